@@ -1,0 +1,1 @@
+"""Generated from proto/comet/provisioning/v1. Do not edit."""

@@ -1,0 +1,1 @@
+"""Comet provisioning service: an asyncio gRPC service that manages Comet Backup accounts."""
