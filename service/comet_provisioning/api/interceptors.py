@@ -1,0 +1,147 @@
+"""Server interceptors: one wrapping mechanism, several concerns.
+
+grpc.aio interceptors cannot see a call's outcome unless they wrap the method handler's behaviour,
+so `wrap_handler` rebuilds a handler around a behaviour decorator. `CallContextInterceptor` uses it
+to bind the log context, turn domain errors into rich statuses, hide unexpected exceptions and
+answer INVALID_ARGUMENT (not INTERNAL) for bytes that do not parse as the request message.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import grpc
+from google.protobuf.message import DecodeError
+
+from comet_provisioning import logs
+from comet_provisioning.api.errors import internal_error, malformed_request, status_code, to_rpc_status
+from comet_provisioning.core.errors import ServiceError
+
+log = logging.getLogger("comet_provisioning.rpc")
+
+UnaryBehaviour = Callable[[Any, grpc.aio.ServicerContext], Awaitable[Any]]
+StreamBehaviour = Callable[[Any, grpc.aio.ServicerContext], AsyncIterator[Any]]
+
+
+class _Malformed:
+    """Stands in for a request whose bytes did not parse, so the handler can answer cleanly."""
+
+
+_MALFORMED = _Malformed()
+
+
+def _tolerant(deserializer: Callable[[bytes], Any] | None) -> Callable[[bytes], Any] | None:
+    if deserializer is None:
+        return None
+
+    def parse(data: bytes) -> Any:
+        try:
+            return deserializer(data)
+        except (DecodeError, ValueError, TypeError):
+            return _MALFORMED
+
+    return parse
+
+
+def wrap_handler(
+    handler: grpc.RpcMethodHandler,
+    unary: Callable[[UnaryBehaviour], UnaryBehaviour],
+    stream: Callable[[StreamBehaviour], StreamBehaviour],
+) -> grpc.RpcMethodHandler:
+    if handler.unary_unary is not None:
+        return grpc.unary_unary_rpc_method_handler(
+            unary(handler.unary_unary),  # type: ignore[arg-type]
+            request_deserializer=_tolerant(handler.request_deserializer),
+            response_serializer=handler.response_serializer,
+        )
+    if handler.unary_stream is not None:
+        return grpc.unary_stream_rpc_method_handler(
+            stream(handler.unary_stream),  # type: ignore[arg-type]
+            request_deserializer=_tolerant(handler.request_deserializer),
+            response_serializer=handler.response_serializer,
+        )
+    return handler  # client-streaming methods: none in this API
+
+
+def _request_id(request: Any, context: grpc.aio.ServicerContext) -> str:
+    rid = getattr(request, "request_id", "") if not isinstance(request, _Malformed) else ""
+    if not rid:
+        for key, value in context.invocation_metadata() or ():
+            if key == "x-request-id" and isinstance(value, str):
+                rid = value
+                break
+    return rid or uuid.uuid4().hex
+
+
+class CallContextInterceptor(grpc.aio.ServerInterceptor):
+    """Log context, error mapping and malformed-request handling for every service method."""
+
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler:
+        handler = await continuation(handler_call_details)
+        method: str = handler_call_details.method  # type: ignore[attr-defined]
+        if handler is None or method.startswith("/grpc."):
+            return handler  # health and reflection keep their own behaviour
+
+        def unary(behaviour: UnaryBehaviour) -> UnaryBehaviour:
+            async def run(request: Any, context: grpc.aio.ServicerContext) -> Any:
+                with logs.bind(rpc=method, request_id=_request_id(request, context)):
+                    started = time.perf_counter()
+                    try:
+                        if isinstance(request, _Malformed):
+                            raise malformed_request(method)
+                        response = await behaviour(request, context)
+                    except ServiceError as err:
+                        _log_outcome(started, status_code(err).name, err.reason)
+                        await context.abort_with_status(to_rpc_status(err))
+                    except Exception as exc:
+                        if _is_abort(exc):
+                            raise
+                        log.exception("unexpected error")
+                        await context.abort_with_status(to_rpc_status(internal_error()))
+                    _log_outcome(started, "OK", "")
+                    return response
+
+            return run
+
+        def stream(behaviour: StreamBehaviour) -> StreamBehaviour:
+            async def run(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
+                with logs.bind(rpc=method, request_id=_request_id(request, context)):
+                    started = time.perf_counter()
+                    try:
+                        if isinstance(request, _Malformed):
+                            raise malformed_request(method)
+                        async for item in behaviour(request, context):
+                            yield item
+                    except ServiceError as err:
+                        _log_outcome(started, status_code(err).name, err.reason)
+                        await context.abort_with_status(to_rpc_status(err))
+                    except Exception as exc:
+                        if _is_abort(exc):
+                            raise
+                        log.exception("unexpected error")
+                        await context.abort_with_status(to_rpc_status(internal_error()))
+                    _log_outcome(started, "OK", "")
+
+            return run
+
+        return wrap_handler(handler, unary, stream)
+
+
+def _is_abort(exc: BaseException) -> bool:
+    # context.abort() raises grpc's internal AbortError; let it through untouched.
+    return type(exc).__name__ in {"AbortError", "UsageError"} or isinstance(exc, grpc.RpcError)
+
+
+def _log_outcome(started: float, code: str, reason: str) -> None:
+    log.info(
+        "rpc finished",
+        extra={"code": code, "reason": reason, "duration_ms": round((time.perf_counter() - started) * 1e3, 2)},
+    )

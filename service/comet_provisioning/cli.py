@@ -1,0 +1,58 @@
+"""The `comet-provisioning` command: serve, migrate, simulator."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Sequence
+
+from comet_provisioning import logs
+from comet_provisioning.config import ConfigError, load
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="comet-provisioning", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="run the gRPC service")
+    serve.add_argument("--config", help="TOML configuration file")
+    serve.add_argument("--listen", help="HOST:PORT to listen on (default 127.0.0.1:50051)")
+    serve.add_argument(
+        "--demo",
+        action="store_true",
+        help="run an embedded Comet Server simulator and register it (no Comet server needed)",
+    )
+
+    sim = sub.add_parser("simulator", help="run a standalone Comet Server simulator")
+    try:
+        from comet_provisioning.sim import cli as sim_cli  # noqa: PLC0415 - optional until built
+    except ImportError:
+        sim_cli = None  # type: ignore[assignment]
+    if sim_cli is not None:
+        sim_cli.add_arguments(sim)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    if args.command == "serve":
+        try:
+            settings = load(args.config, overrides={"listen": args.listen})
+        except ConfigError as exc:
+            print(f"comet-provisioning: {exc}", file=sys.stderr)
+            return 2
+        logs.configure(settings.log_level, settings.log_format)
+        from comet_provisioning.app import serve  # noqa: PLC0415 - keeps `--help` fast
+
+        return asyncio.run(serve(settings, demo=args.demo))
+    if args.command == "simulator":
+        from comet_provisioning.sim import cli as sim_cli  # noqa: PLC0415
+
+        logs.configure("INFO", "auto")
+        return asyncio.run(sim_cli.run(args))
+    return 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,91 @@
+"""Structured logging: one JSON object a line (or readable text on a terminal).
+
+Context that applies to a whole RPC (request id, method, caller, account, Comet server) lives in
+contextvars, so every line logged while serving a call carries it without being passed around.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import json
+import logging
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+_CONTEXT: contextvars.ContextVar[dict[str, str]] = contextvars.ContextVar("log_context")
+
+# Attributes every LogRecord has; anything else passed through `extra=` is a structured field.
+_STANDARD_ATTRS = frozenset(
+    logging.LogRecord("", 0, "", 0, "", (), None).__dict__.keys() | {"message", "asctime", "taskName"}
+)
+
+
+def log_context() -> dict[str, str]:
+    return _CONTEXT.get({})
+
+
+@contextmanager
+def bind(**fields: str) -> Iterator[None]:
+    """Adds fields to the log context for the duration of the block."""
+    token = _CONTEXT.set({**log_context(), **{k: v for k, v in fields.items() if v}})
+    try:
+        yield
+    finally:
+        _CONTEXT.reset(token)
+
+
+def bind_value(key: str, value: str) -> None:
+    """Adds one field to the current context (for values learned mid-call, e.g. the account id)."""
+    if value:
+        _CONTEXT.set({**log_context(), key: value})
+
+
+def _fields(record: logging.LogRecord) -> dict[str, Any]:
+    fields: dict[str, Any] = dict(log_context())
+    for key, value in record.__dict__.items():
+        if key not in _STANDARD_ATTRS and not key.startswith("_"):
+            fields[key] = value
+    return fields
+
+
+class JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
+            + f".{int(record.msecs):03d}Z",
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+            **_fields(record),
+        }
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return json.dumps(entry, default=str, ensure_ascii=False)
+
+
+class TextFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        stamp = time.strftime("%H:%M:%S", time.localtime(record.created))
+        extras = " ".join(f"{k}={v}" for k, v in _fields(record).items())
+        line = f"{stamp} {record.levelname:<7} {record.name}: {record.getMessage()}"
+        if extras:
+            line += f"  [{extras}]"
+        if record.exc_info:
+            line += "\n" + self.formatException(record.exc_info)
+        return line
+
+
+def configure(level: str = "INFO", fmt: str = "auto") -> None:
+    """Sets up the root logger. `fmt` is json, text, or auto (text on a terminal, else JSON)."""
+    if fmt == "auto":
+        fmt = "text" if sys.stderr.isatty() else "json"
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(TextFormatter() if fmt == "text" else JsonFormatter())
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())
+    # aiohttp's access log would repeat what our own call log says.
+    logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
