@@ -1,0 +1,119 @@
+"""The aiohttp application: one dispatcher for every admin endpoint, plus the control API.
+
+Each admin call goes through the same steps, in the order a real deployment would fail: count it,
+latency, faults a proxy or a crash would cause (before any effect), login protection and
+authentication, the handler (the side effect), then faults that lose the reply after the commit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from aiohttp import web
+
+from . import control
+from .auth import AuthRefused, authenticate
+from .context import SIM_KEY, SimContext
+from .handlers import CallContext, CometError, carm, is_streaming, resolve
+from .injection import ConnectionAborted, inject
+
+__all__ = ["ADMIN_PREFIX", "build_app"]
+
+ADMIN_PREFIX = "/api/v1/admin/"
+
+log = logging.getLogger(__name__)
+
+
+def _is_success(reply: Any) -> bool:
+    if isinstance(reply, web.StreamResponse):
+        return reply.status < 300
+    if isinstance(reply, dict) and "Status" in reply:
+        status = reply["Status"]
+        return isinstance(status, int) and 200 <= status < 300
+    return True
+
+
+def _source(request: web.Request) -> str:
+    forwarded = request.headers.get("X-Forwarded-For")
+    if forwarded:
+        return forwarded.split(",")[0].strip()
+    return request.remote or "unknown"
+
+
+async def _dispatch(request: web.Request, sim: SimContext) -> web.StreamResponse:
+    endpoint = request.match_info["endpoint"]
+    posted = await request.post()
+    form = {k: v for k, v in posted.items() if isinstance(v, str)}
+    target = form.get("TargetUser")
+    sim.counters.call(endpoint, target)
+    faults = sim.faults
+
+    fired = faults.pick(endpoint, target, after_commit=False)
+    delay = faults.latency_s() + sum(r.delay_ms for r in fired if r.kind == "delay") / 1000.0
+    if delay > 0:
+        await asyncio.sleep(delay)
+    failure = next((r for r in fired if r.kind != "delay"), None)
+    if failure is not None:
+        return await inject(request, sim, failure)
+
+    handler = resolve(endpoint)
+    if handler is None:
+        return web.json_response(carm(404, f"Unknown API endpoint '{endpoint}'"), status=404)
+
+    auth = authenticate(sim, form, _source(request))
+    if isinstance(auth, AuthRefused):
+        return web.json_response(auth.body, status=auth.http_status)
+
+    ctx = CallContext(sim=sim, request=request, endpoint=endpoint, form=form, admin=auth)
+    streaming = is_streaming(endpoint)
+    lost_reply = None
+    if streaming:
+        # A stream cannot be replaced once started: a fired rule truncates it half-way instead.
+        post = faults.pick(endpoint, target, after_commit=True)
+        if any(r.kind != "delay" for r in post):
+            ctx.abort_stream_at = sim.settings.installer_size // 2
+    try:
+        reply = await handler(ctx)
+    except CometError as exc:
+        reply = carm(exc.status, exc.message)
+    if isinstance(reply, web.StreamResponse):
+        if ctx.abort_stream_at is None:
+            sim.counters.commit(endpoint, target)
+        return reply
+    if _is_success(reply):
+        sim.counters.commit(endpoint, target)
+        if not streaming:
+            post = faults.pick(endpoint, target, after_commit=True)
+            lost_reply = next((r for r in post if r.kind != "delay"), None)
+    if lost_reply is not None:
+        return await inject(request, sim, lost_reply)
+    return web.json_response(reply)
+
+
+async def admin_api(request: web.Request) -> web.StreamResponse:
+    """Entry point for `POST /api/v1/admin/{endpoint}`."""
+    sim = request.app[SIM_KEY]
+    sim.counters.request_started()
+    try:
+        return await _dispatch(request, sim)
+    except ConnectionAborted:
+        # The transport is gone; hand aiohttp an empty response it will fail to write, quietly.
+        return web.Response(status=499)
+    finally:
+        sim.counters.request_finished()
+
+
+async def not_post(request: web.Request) -> web.StreamResponse:
+    return web.json_response(carm(405, "Method not allowed: the admin API is POST only"), status=405)
+
+
+def build_app(sim: SimContext) -> web.Application:
+    """The simulator's aiohttp application around `sim`'s state, faults and counters."""
+    app = web.Application(client_max_size=16 * 1024 * 1024)
+    app[SIM_KEY] = sim
+    app.router.add_post(ADMIN_PREFIX + "{endpoint:.+}", admin_api)
+    app.router.add_route("*", ADMIN_PREFIX + "{endpoint:.+}", not_post)
+    control.add_routes(app)
+    return app

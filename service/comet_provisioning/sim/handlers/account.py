@@ -1,0 +1,70 @@
+"""Admin account and server identity endpoints: sessions, properties, version."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .base import CallContext, Handler
+
+__all__ = ["HANDLERS"]
+
+
+async def session_start(ctx: CallContext) -> Any:
+    session = ctx.state.start_session("admin", ctx.admin.username)
+    return {"Status": 200, "Message": "OK", "SessionKey": session.key, "SessionType": "admin"}
+
+
+async def session_start_as_user(ctx: CallContext) -> Any:
+    record = ctx.target_user()
+    session = ctx.state.start_session("user", record.username)
+    return {"Status": 200, "Message": "OK", "SessionKey": session.key, "SessionType": "user"}
+
+
+async def account_properties(ctx: CallContext) -> Any:
+    return {
+        "OrganizationID": ctx.admin.organization_id,
+        "Permissions": {
+            "PreventEditServerSettings": False,
+            "PreventServerShutdown": False,
+            "PreventChangePassword": False,
+            "AllowEditBranding": True,
+            "AllowEditEmailOptions": True,
+            "AllowEditRemoteStorage": True,
+            "AllowEditExternalAuthSources": True,
+        },
+        "Security": {
+            "PasswordFormat": 11,
+            "AllowPasswordLogin": True,
+            "AllowPasswordAndTOTPLogin": ctx.admin.totp_required,
+            "AllowPasswordAndU2FLogin": False,
+            "AllowPasswordAndWebAuthnLogin": False,
+            "TOTPKeyEncodingFormat": 0,
+        },
+    }
+
+
+async def meta_version(ctx: CallContext) -> Any:
+    state = ctx.state
+    return {
+        "Version": state.version.text,
+        "VersionCodename": state.version.codename,
+        "StorageRole": True,
+        "AuthenticationRole": True,
+        "OverseerRole": False,
+        "ServerStartTime": state.server_start_time,
+        "ServerStartHash": state.server_start_hash,
+        "CurrentTime": state.now(),
+        "ServerLicenseHash": "sim-license",
+        "ServerLicenseFeaturesAll": True,
+        "LicenseValidUntil": 0,
+        "ExperimentalOptions": [],
+        "Simulator": True,
+    }
+
+
+HANDLERS: dict[str, Handler] = {
+    "account/session-start": session_start,
+    "account/session-start-as-user": session_start_as_user,
+    "account/properties": account_properties,
+    "meta/version": meta_version,
+}
