@@ -35,7 +35,7 @@ def _rewrite(text: str) -> str:
 
 
 def generate(into: Path) -> None:
-    import grpc_tools  # noqa: PLC0415 - only the generator needs grpcio-tools
+    import grpc_tools
 
     protos = sorted(str(p.relative_to(PROTO_ROOT)) for p in (PROTO_ROOT / PROTO_PACKAGE_DIR).glob("*.proto"))
     well_known = Path(grpc_tools.__file__).parent / "_proto"

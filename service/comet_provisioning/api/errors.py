@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any, NoReturn
+
 import grpc
 from google.protobuf import any_pb2
 from google.rpc import error_details_pb2, status_pb2
@@ -66,3 +68,9 @@ def malformed_request(method: str) -> ServiceError:
         "the request is not a valid protobuf message for this method",
         metadata={"method": method},
     )
+
+
+async def abort(context: grpc.aio.ServicerContext[Any, Any], err: ServiceError) -> NoReturn:
+    """Ends the call with the rich status for `err` (grpc-stubs lacks abort_with_status)."""
+    await context.abort_with_status(to_rpc_status(err))  # type: ignore[attr-defined]
+    raise AssertionError("abort_with_status returned")  # pragma: no cover

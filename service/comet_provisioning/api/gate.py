@@ -7,17 +7,25 @@ reaches another replica), while calls already running finish within the grace pe
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from typing import Any
 
 import grpc
 
-from comet_provisioning.api.errors import to_rpc_status
-from comet_provisioning.api.interceptors import StreamBehaviour, UnaryBehaviour, wrap_handler
+from comet_provisioning.api.errors import abort
+from comet_provisioning.api.interceptors import (
+    Context,
+    Continuation,
+    Handler,
+    Interceptor,
+    StreamBehaviour,
+    UnaryBehaviour,
+    wrap_handler,
+)
 from comet_provisioning.core.errors import ErrorKind, ServiceError
 
 
-class AdmissionGate(grpc.aio.ServerInterceptor):
+class AdmissionGate(Interceptor):
     def __init__(self, max_in_flight: int) -> None:
         self.max_in_flight = max_in_flight
         self.in_flight = 0
@@ -59,19 +67,19 @@ class AdmissionGate(grpc.aio.ServerInterceptor):
 
     async def intercept_service(
         self,
-        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        continuation: Continuation,
         handler_call_details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler:
+    ) -> Handler:
         handler = await continuation(handler_call_details)
-        method: str = handler_call_details.method  # type: ignore[attr-defined]
+        method: str = handler_call_details.method
         if handler is None or method.startswith("/grpc."):
             return handler  # health and reflection must answer while draining
 
         def unary(behaviour: UnaryBehaviour) -> UnaryBehaviour:
-            async def run(request: Any, context: grpc.aio.ServicerContext) -> Any:
+            async def run(request: Any, context: Context) -> Any:
                 refusal = self._refusal()
                 if refusal is not None:
-                    await context.abort_with_status(to_rpc_status(refusal))
+                    await abort(context, refusal)
                 self._enter()
                 try:
                     return await behaviour(request, context)
@@ -81,10 +89,10 @@ class AdmissionGate(grpc.aio.ServerInterceptor):
             return run
 
         def stream(behaviour: StreamBehaviour) -> StreamBehaviour:
-            async def run(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
+            async def run(request: Any, context: Context) -> AsyncIterator[Any]:
                 refusal = self._refusal()
                 if refusal is not None:
-                    await context.abort_with_status(to_rpc_status(refusal))
+                    await abort(context, refusal)
                 self._enter()
                 try:
                     async for item in behaviour(request, context):

@@ -12,19 +12,29 @@ import logging
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 import grpc
 from google.protobuf.message import DecodeError
 
 from comet_provisioning import logs
-from comet_provisioning.api.errors import internal_error, malformed_request, status_code, to_rpc_status
+from comet_provisioning.api.errors import abort, internal_error, malformed_request, status_code
 from comet_provisioning.core.errors import ServiceError
 
 log = logging.getLogger("comet_provisioning.rpc")
 
-UnaryBehaviour = Callable[[Any, grpc.aio.ServicerContext], Awaitable[Any]]
-StreamBehaviour = Callable[[Any, grpc.aio.ServicerContext], AsyncIterator[Any]]
+# grpc-stubs makes these generic; the runtime classes are not, so subscript only for the checker.
+if TYPE_CHECKING:
+    Context: TypeAlias = grpc.aio.ServicerContext[Any, Any]
+    Handler: TypeAlias = grpc.RpcMethodHandler[Any, Any]
+    Interceptor: TypeAlias = grpc.aio.ServerInterceptor[Any, Any]
+else:
+    Context = grpc.aio.ServicerContext
+    Handler = grpc.RpcMethodHandler
+    Interceptor = grpc.aio.ServerInterceptor
+Continuation: TypeAlias = "Callable[[grpc.HandlerCallDetails], Awaitable[Handler]]"
+UnaryBehaviour: TypeAlias = "Callable[[Any, Context], Awaitable[Any]]"
+StreamBehaviour: TypeAlias = "Callable[[Any, Context], AsyncIterator[Any]]"
 
 
 class _Malformed:
@@ -48,10 +58,10 @@ def _tolerant(deserializer: Callable[[bytes], Any] | None) -> Callable[[bytes], 
 
 
 def wrap_handler(
-    handler: grpc.RpcMethodHandler,
+    handler: Handler,
     unary: Callable[[UnaryBehaviour], UnaryBehaviour],
     stream: Callable[[StreamBehaviour], StreamBehaviour],
-) -> grpc.RpcMethodHandler:
+) -> Handler:
     if handler.unary_unary is not None:
         return grpc.unary_unary_rpc_method_handler(
             unary(handler.unary_unary),  # type: ignore[arg-type]
@@ -67,7 +77,7 @@ def wrap_handler(
     return handler  # client-streaming methods: none in this API
 
 
-def _request_id(request: Any, context: grpc.aio.ServicerContext) -> str:
+def _request_id(request: Any, context: Context) -> str:
     rid = getattr(request, "request_id", "") if not isinstance(request, _Malformed) else ""
     if not rid:
         for key, value in context.invocation_metadata() or ():
@@ -77,21 +87,21 @@ def _request_id(request: Any, context: grpc.aio.ServicerContext) -> str:
     return rid or uuid.uuid4().hex
 
 
-class CallContextInterceptor(grpc.aio.ServerInterceptor):
+class CallContextInterceptor(Interceptor):
     """Log context, error mapping and malformed-request handling for every service method."""
 
     async def intercept_service(
         self,
-        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        continuation: Continuation,
         handler_call_details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler:
+    ) -> Handler:
         handler = await continuation(handler_call_details)
-        method: str = handler_call_details.method  # type: ignore[attr-defined]
+        method: str = handler_call_details.method
         if handler is None or method.startswith("/grpc."):
             return handler  # health and reflection keep their own behaviour
 
         def unary(behaviour: UnaryBehaviour) -> UnaryBehaviour:
-            async def run(request: Any, context: grpc.aio.ServicerContext) -> Any:
+            async def run(request: Any, context: Context) -> Any:
                 with logs.bind(rpc=method, request_id=_request_id(request, context)):
                     started = time.perf_counter()
                     try:
@@ -100,19 +110,19 @@ class CallContextInterceptor(grpc.aio.ServerInterceptor):
                         response = await behaviour(request, context)
                     except ServiceError as err:
                         _log_outcome(started, status_code(err).name, err.reason)
-                        await context.abort_with_status(to_rpc_status(err))
+                        await abort(context, err)
                     except Exception as exc:
                         if _is_abort(exc):
                             raise
                         log.exception("unexpected error")
-                        await context.abort_with_status(to_rpc_status(internal_error()))
+                        await abort(context, internal_error())
                     _log_outcome(started, "OK", "")
                     return response
 
             return run
 
         def stream(behaviour: StreamBehaviour) -> StreamBehaviour:
-            async def run(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
+            async def run(request: Any, context: Context) -> AsyncIterator[Any]:
                 with logs.bind(rpc=method, request_id=_request_id(request, context)):
                     started = time.perf_counter()
                     try:
@@ -122,12 +132,12 @@ class CallContextInterceptor(grpc.aio.ServerInterceptor):
                             yield item
                     except ServiceError as err:
                         _log_outcome(started, status_code(err).name, err.reason)
-                        await context.abort_with_status(to_rpc_status(err))
+                        await abort(context, err)
                     except Exception as exc:
                         if _is_abort(exc):
                             raise
                         log.exception("unexpected error")
-                        await context.abort_with_status(to_rpc_status(internal_error()))
+                        await abort(context, internal_error())
                     _log_outcome(started, "OK", "")
 
             return run
@@ -143,5 +153,9 @@ def _is_abort(exc: BaseException) -> bool:
 def _log_outcome(started: float, code: str, reason: str) -> None:
     log.info(
         "rpc finished",
-        extra={"code": code, "reason": reason, "duration_ms": round((time.perf_counter() - started) * 1e3, 2)},
+        extra={
+            "code": code,
+            "reason": reason,
+            "duration_ms": round((time.perf_counter() - started) * 1e3, 2),
+        },
     )

@@ -5,8 +5,8 @@ Concrete servicers subclass one and override what is built; nothing ever fakes a
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from typing import Any, TypeVar
+from collections.abc import AsyncIterator, Callable
+from typing import Any, TypeVar, cast
 
 from google.protobuf.descriptor import ServiceDescriptor
 
@@ -15,7 +15,7 @@ from comet_provisioning.core.errors import unimplemented
 T = TypeVar("T")
 
 
-def pending_servicer(base: type[T], service: ServiceDescriptor, issues: dict[str, int]) -> type[T]:
+def pending_servicer(base: Callable[[], T], service: ServiceDescriptor, issues: dict[str, int]) -> type[T]:
     """Subclass of the generated `base` with async UNIMPLEMENTED methods; `issues` maps method→issue."""
     namespace: dict[str, Any] = {}
     for method in service.methods:
@@ -24,7 +24,8 @@ def pending_servicer(base: type[T], service: ServiceDescriptor, issues: dict[str
             namespace[method.name] = _streaming(method.name, issue)
         else:
             namespace[method.name] = _unary(method.name, issue)
-    return type(f"Pending{base.__name__}", (base,), namespace)
+    pending: type[T] = type(f"Pending{getattr(base, '__name__', 'Servicer')}", (cast(type, base),), namespace)
+    return pending
 
 
 def _unary(name: str, issue: int) -> Any:

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import grpc
+from comet_provisioning_client.v1 import accounts_pb2_grpc, catalog_pb2_grpc, servers_pb2_grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from comet_provisioning.api.gate import AdmissionGate
-from comet_provisioning.api.interceptors import CallContextInterceptor
+from comet_provisioning.api.interceptors import CallContextInterceptor, Interceptor
 from comet_provisioning.api.servicers import SERVICE_NAMES
-from comet_provisioning_client.v1 import accounts_pb2_grpc, catalog_pb2_grpc, servers_pb2_grpc
 
 _MAX_MESSAGE_BYTES = 8 * 1024 * 1024
 
@@ -27,7 +28,7 @@ class Servicers:
 @dataclass
 class GrpcServer:
     server: grpc.aio.Server
-    health: health.aio.HealthServicer
+    health: Any  # grpc_health.v1.health.aio.HealthServicer (untyped)
     gate: AdmissionGate
     port: int
 
@@ -51,7 +52,7 @@ def build_server(
     max_in_flight: int,
     reflection_on: bool,
     credentials: grpc.ServerCredentials | None = None,
-    extra_interceptors: Sequence[grpc.aio.ServerInterceptor] = (),
+    extra_interceptors: Sequence[Interceptor] = (),
 ) -> GrpcServer:
     gate = AdmissionGate(max_in_flight)
     server = grpc.aio.server(
@@ -65,15 +66,21 @@ def build_server(
     servers_pb2_grpc.add_ServerServiceServicer_to_server(servicers.servers, server)
     catalog_pb2_grpc.add_CatalogServiceServicer_to_server(servicers.catalog, server)
     accounts_pb2_grpc.add_AccountServiceServicer_to_server(servicers.accounts, server)
-    health_servicer = health.aio.HealthServicer()
+    health_servicer = health.aio.HealthServicer()  # type: ignore[attr-defined]
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     if reflection_on:
         reflection.enable_server_reflection(
-            (*SERVICE_NAMES, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME),
+            (
+                *SERVICE_NAMES,
+                health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
+                reflection.SERVICE_NAME,
+            ),
             server,
         )
     port = (
-        server.add_secure_port(listen, credentials) if credentials is not None else server.add_insecure_port(listen)
+        server.add_secure_port(listen, credentials)
+        if credentials is not None
+        else server.add_insecure_port(listen)
     )
     if port == 0:
         raise OSError(f"cannot listen on {listen}")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from comet_provisioning.api.pending import pending_servicer
 from comet_provisioning_client.v1 import (
     accounts_pb2,
     accounts_pb2_grpc,
@@ -11,6 +10,8 @@ from comet_provisioning_client.v1 import (
     servers_pb2,
     servers_pb2_grpc,
 )
+
+from comet_provisioning.api.pending import pending_servicer
 
 _SERVERS = servers_pb2.DESCRIPTOR.services_by_name["ServerService"]
 _CATALOG = catalog_pb2.DESCRIPTOR.services_by_name["CatalogService"]

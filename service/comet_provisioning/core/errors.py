@@ -60,7 +60,10 @@ def invalid_argument(violations: Iterable[FieldViolation], reason: str = "INVALI
     found = list(violations)
     summary = "; ".join(f"{v.field}: {v.description}" for v in found) or "invalid request"
     return ServiceError(
-        ErrorKind.INVALID_ARGUMENT, reason, summary, violations=found,
+        ErrorKind.INVALID_ARGUMENT,
+        reason,
+        summary,
+        violations=found,
         metadata={"fields": ",".join(v.field for v in found)},
     )
 

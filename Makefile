@@ -1,0 +1,56 @@
+# Two commands for a fresh clone (Python 3.11+, git, npm and the package registries):
+#   make demo   set everything up and start the demo server (embedded Comet simulator)
+#   make test   set everything up and run every check: ruff, mypy, buf lint/breaking,
+#               generated-code freshness, pytest
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+BUF_VERSION := 1.75.0
+BUF := .tools/node_modules/.bin/buf
+LISTEN ?= 127.0.0.1:50051
+
+.PHONY: setup demo test check lint types protos gen fmt pytest bench clean
+
+setup: $(VENV)/.installed $(BUF)
+
+$(VENV)/.installed: pyproject.toml clients/pyproject.toml
+	$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11) and "Python 3.11+ is required")'
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e ./clients -e '.[dev]'
+	touch $@
+
+$(BUF):
+	npm install --prefix .tools --no-save --no-fund --no-audit --loglevel=error @bufbuild/buf@$(BUF_VERSION)
+
+demo: setup
+	$(VENV)/bin/comet-provisioning serve --demo --listen $(LISTEN)
+
+test: setup check pytest
+
+check: lint types protos
+
+lint: setup
+	$(VENV)/bin/ruff check service clients tests scripts
+	$(VENV)/bin/ruff format --check service clients tests scripts
+
+types: setup
+	$(VENV)/bin/mypy
+
+protos: setup
+	$(BUF) lint
+	scripts/buf_breaking.sh $(BUF)
+	$(PY) scripts/gen_protos.py --check
+
+gen: setup
+	$(PY) scripts/gen_protos.py
+
+fmt: setup
+	$(VENV)/bin/ruff format service clients tests scripts
+	$(VENV)/bin/ruff check --fix service clients tests scripts
+
+pytest: setup
+	$(PY) -m pytest -q $(PYTEST_ARGS)
+
+clean:
+	rm -rf $(VENV) .tools .mypy_cache .ruff_cache .pytest_cache
