@@ -11,7 +11,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["SearchError", "matches"]
+__all__ = ["SearchError", "matches", "validate"]
 
 
 class SearchError(ValueError):
@@ -88,6 +88,36 @@ def _rule(record: dict[str, Any], clause: dict[str, Any]) -> bool:
         same = _as_bool(field_value) == _as_bool(rule_value)
         return same if op == "bool_is" else not same
     raise SearchError(f"unknown RuleOperator {op!r}")
+
+
+_CLAUSE_TYPES = ("", "and", "or", "not_and", "not_or")
+_BOOL_OPS = ("bool_is", "bool_nis")
+
+
+def _known_operator(op: str) -> bool:
+    base = op[:-3] if op.endswith("_ci") else op
+    return base in _STR_OPS or op in _INT_OPS or op in _BOOL_OPS
+
+
+def validate(clause: Any) -> None:
+    """Check a whole clause tree up front, so a bad query fails even when no record is tested."""
+    if not isinstance(clause, dict):
+        raise SearchError("a search clause must be a JSON object")
+    kind = str(clause.get("ClauseType", ""))
+    if kind not in _CLAUSE_TYPES:
+        raise SearchError(f"unknown ClauseType {kind!r}")
+    if kind == "":
+        op = str(clause.get("RuleOperator", ""))
+        if not _known_operator(op):
+            raise SearchError(f"unknown RuleOperator {op!r}")
+        if op in _INT_OPS:
+            _as_int(clause.get("RuleValue", ""), "RuleValue")
+        return
+    children = clause.get("ClauseChildren") or []
+    if not isinstance(children, list):
+        raise SearchError("ClauseChildren must be a list")
+    for child in children:
+        validate(child)
 
 
 def matches(record: dict[str, Any], clause: Any) -> bool:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..search import SearchError, matches
+from ..search import SearchError, matches, validate
 from .base import CallContext, CometError, Handler
 
 __all__ = ["HANDLERS"]
@@ -18,6 +18,7 @@ async def jobs_for_user(ctx: CallContext) -> Any:
 async def jobs_for_custom_search(ctx: CallContext) -> Any:
     query = ctx.json_object_param("Query")
     try:
+        validate(query)
         return [job for job in ctx.state.jobs if matches(job, query)]
     except SearchError as exc:
         raise CometError(400, f"Invalid search query: {exc}") from None
