@@ -1,0 +1,39 @@
+"""Persistence: SQLite by default, PostgreSQL for several replicas; Alembic migrations.
+
+Repositories are modules of plain async functions over an `AsyncConnection`; the caller decides the
+transaction (`Database.transaction()` / `Database.read()`), so one request's writes commit together.
+"""
+
+from __future__ import annotations
+
+from . import accounts, idempotency, products, servers
+from .crypto import SecretBox, SecretKeyError, generate_key, load_key
+from .database import Database, open_database
+from .idempotency import RequestIdReused, run_once, transact
+from .migrate import current_revision, head_revision, upgrade
+from .records import ProductOption, ProductRecord, ServerGroupRecord, ServerRecord
+from .types import utcnow
+
+__all__ = [
+    "Database",
+    "ProductOption",
+    "ProductRecord",
+    "RequestIdReused",
+    "SecretBox",
+    "SecretKeyError",
+    "ServerGroupRecord",
+    "ServerRecord",
+    "accounts",
+    "current_revision",
+    "generate_key",
+    "head_revision",
+    "idempotency",
+    "load_key",
+    "open_database",
+    "products",
+    "run_once",
+    "servers",
+    "transact",
+    "upgrade",
+    "utcnow",
+]

@@ -1,0 +1,123 @@
+"""The tables, as SQLAlchemy Core objects for queries.
+
+The schema itself is created and changed only by the Alembic migrations in `migrations/versions`;
+keep this module in step with them (tests/store checks that a migrated database matches it).
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    ForeignKey,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+from .types import UTCDateTime
+
+__all__ = [
+    "ACCOUNT_STATUSES",
+    "accounts",
+    "idempotency_keys",
+    "metadata",
+    "products",
+    "server_groups",
+    "servers",
+]
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+ACCOUNT_STATUSES = ("PENDING", "ACTIVE", "SUSPENDED", "TERMINATED", "FAILED")
+
+server_groups = Table(
+    "server_groups",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("name", String(100), nullable=False, unique=True),
+    Column("placement_rule", String(32), nullable=False),
+    Column("failover", Boolean, nullable=False),
+    Column("create_time", UTCDateTime, nullable=False),
+    Column("update_time", UTCDateTime, nullable=False),
+)
+
+servers = Table(
+    "servers",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("display_name", String(100), nullable=False, unique=True),
+    Column("protocol", String(8), nullable=False),
+    Column("host", String(255), nullable=False),
+    Column("port", Integer, nullable=False),
+    Column("admin_username", String(255), nullable=False),
+    # version byte || 12-byte nonce || AES-GCM ciphertext+tag; associated data = server id.
+    Column("admin_password_enc", LargeBinary, nullable=False),
+    Column("tls_insecure_skip_verify", Boolean, nullable=False),
+    Column("tls_ca_bundle_pem", Text, nullable=False),
+    Column("server_group_id", String(32), ForeignKey("server_groups.id"), nullable=True, index=True),
+    Column("max_accounts", Integer, nullable=False),
+    Column("max_connections", Integer, nullable=False),
+    Column("placement_order", Integer, nullable=False),
+    Column("create_time", UTCDateTime, nullable=False),
+    Column("update_time", UTCDateTime, nullable=False),
+)
+
+products = Table(
+    "products",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("name", String(100), nullable=False, unique=True),
+    Column("description", String(1000), nullable=False),
+    Column("currency_code", String(3), nullable=False),
+    Column("base_price_minor", BigInteger, nullable=False),
+    Column("server_group_id", String(32), ForeignKey("server_groups.id"), nullable=False, index=True),
+    Column("policy_group_mode", String(32), nullable=False),
+    Column("policy_id", String(255), nullable=False),
+    Column("storage_provider_id", String(255), nullable=False),
+    Column("require_password_change", Boolean, nullable=False),
+    Column("setup_mode", String(32), nullable=False),
+    # A list of {key, label, min_quantity, max_quantity, default_quantity, unit_price_minor, hidden}.
+    Column("options", JSON, nullable=False),
+    Column("create_time", UTCDateTime, nullable=False),
+    Column("update_time", UTCDateTime, nullable=False),
+)
+
+idempotency_keys = Table(
+    "idempotency_keys",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("method", String(200), nullable=False),
+    Column("request_id", String(200), nullable=False),
+    # HMAC of the request (keyed, so it reveals nothing about the secrets a request may carry).
+    Column("fingerprint", String(64), nullable=False),
+    Column("response", LargeBinary, nullable=False),
+    Column("create_time", UTCDateTime, nullable=False, index=True),
+    UniqueConstraint("method", "request_id"),
+)
+
+# Issue 5 extends this table (username, Comet state, ...) in later migrations.
+accounts = Table(
+    "accounts",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    # Nullable only so that deleting a product or server can detach its TERMINATED accounts.
+    Column("product_id", String(32), ForeignKey("products.id"), nullable=True, index=True),
+    Column("server_id", String(32), ForeignKey("servers.id"), nullable=True, index=True),
+    Column("status", String(16), nullable=False, index=True),
+    Column("create_time", UTCDateTime, nullable=False),
+    Column("update_time", UTCDateTime, nullable=False),
+)
