@@ -178,3 +178,24 @@ def test_fault_rule_validation() -> None:
         sim.faults.add("*", "explode")
     with pytest.raises(ValueError, match="rate"):
         sim.faults.add("*", "http502", rate=2)
+
+
+async def test_clearing_faults_keeps_baseline_latency(session: aiohttp.ClientSession) -> None:
+    async with make_sim(latency_ms=80) as sim:
+        sim.faults.add("*", "http502")
+        sim.faults.latency_ms = 0
+        sim.faults.clear()
+        assert sim.faults.rules == []
+        started = time.monotonic()
+        await Api(sim, session).body("meta/version")
+        assert time.monotonic() - started >= 0.08
+
+
+async def test_start_on_a_busy_port_fails_cleanly() -> None:
+    async with make_sim() as first:
+        assert first.base_url is not None
+        port = int(first.base_url.rsplit(":", 1)[1])
+        second = make_sim()
+        with pytest.raises(OSError, match="address already in use"):
+            await second.start(port=port)
+        await second.stop()  # a no-op, not an error

@@ -66,17 +66,21 @@ class _LockoutTracker:
 class Faults:
     """The active fault plan, mutable in-process or through `POST /__sim__/faults`."""
 
-    def __init__(self, seed: int | None = None) -> None:
+    def __init__(self, seed: int | None = None, *, latency_ms: float = 0.0, jitter_ms: float = 0.0) -> None:
         self._seed = seed
+        # The baseline latency (from the constructor / CLI) survives clear(): it is the server's
+        # normal speed, not a fault.
+        self.base_latency_ms = latency_ms
+        self.base_jitter_ms = jitter_ms
         self.rng = random.Random(seed)
         self.clear()
 
     def clear(self) -> None:
-        """Back to a well-behaved server (latency included); the random stream is reseeded."""
+        """Back to a well-behaved server at baseline latency; the random stream is reseeded."""
         self.rng.seed(self._seed)
         self.rules: list[FaultRule] = []
-        self.latency_ms = 0.0
-        self.jitter_ms = 0.0
+        self.latency_ms = self.base_latency_ms
+        self.jitter_ms = self.base_jitter_ms
         self.lockout: LockoutConfig | None = None
         self.hash_conflicts = 0
         self.default_hang_s = 3600.0

@@ -48,9 +48,7 @@ class CometSimulator:
         self.state.add_admin(admin_user, admin_password, totp_required=totp_required)
         self.admin_user = admin_user
         self.admin_password = admin_password
-        self.faults = Faults(seed)
-        self.faults.latency_ms = latency_ms
-        self.faults.jitter_ms = jitter_ms
+        self.faults = Faults(seed, latency_ms=latency_ms, jitter_ms=jitter_ms)
         self.counters = Counters()
         self.settings = SimSettings(installer_size=installer_size, installer_seed=seed or 0)
         self.state_file = Path(state_file) if state_file is not None else None
@@ -98,8 +96,11 @@ class CometSimulator:
         await runner.setup()
         assert runner.server is not None
         self._track_connections(runner.server)
-        site = web.TCPSite(runner, host, port)
-        await site.start()
+        try:
+            await web.TCPSite(runner, host, port).start()
+        except BaseException:
+            await runner.cleanup()
+            raise
         self._runner = runner
         bound = runner.addresses[0]
         url_host = f"[{bound[0]}]" if ":" in str(bound[0]) else str(bound[0])

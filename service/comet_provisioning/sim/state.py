@@ -10,6 +10,7 @@ only the calls that are inherently server-wide (`list-users-full`, job searches)
 from __future__ import annotations
 
 import copy
+import hashlib
 import json
 import time
 from collections.abc import Callable
@@ -175,7 +176,7 @@ class SimState:
             create_time=self.now(),
             creation_guid=self.ids.guid(),
             salt=self.ids.token(8),
-            recovery=f"sim-recovery:{recovery}" if recovery else "",
+            recovery=f"sim-recovery:{hashlib.sha256(recovery.encode()).hexdigest()}" if recovery else "",
             require_password_change=require_password_change,
             organization_id=organization_id,
             version=self.version,
