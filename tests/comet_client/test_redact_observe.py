@@ -9,6 +9,8 @@ import pytest
 from aioresponses import aioresponses
 from comet_provisioning.comet import MASK, CometClient, CometUserNotFound, redact_form, redact_json
 from comet_provisioning.comet.redact import is_sensitive_key
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from .support import ADMIN_PASSWORD, RecordingObserver, make_config, url
 
@@ -147,3 +149,44 @@ async def test_a_failing_observer_does_not_break_calls(mock: aioresponses) -> No
     mock.post(url("list-users"), payload=["a"])
     async with CometClient(make_config(), observer=Broken()) as client:
         assert await client.list_users() == ["a"]
+
+
+SECRET_MARK = "s3cr3t-MARK"
+_json_leaf = st.one_of(st.none(), st.booleans(), st.integers(), st.text(max_size=5))
+_keys = st.one_of(
+    st.text(max_size=6),
+    st.sampled_from(["Password", "xTOKENx", "sessionKey", "Recovery", "my_secret", "TOTP", "Description"]),
+)
+_json = st.recursive(
+    _json_leaf,
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(_keys, children, max_size=4),
+    max_leaves=30,
+)
+
+
+def _plant(value: object) -> object:
+    """Put the secret mark under every sensitive key of a generated document."""
+    if isinstance(value, dict):
+        return {k: SECRET_MARK if is_sensitive_key(k) else _plant(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plant(v) for v in value]
+    return value
+
+
+@settings(max_examples=60, deadline=None)
+@given(_json)
+def test_no_value_under_a_sensitive_key_survives_redaction(document: object) -> None:
+    planted = _plant(document)
+    redacted = redact_json(planted)
+    assert SECRET_MARK not in json.dumps(redacted)
+    form = redact_form({"ProfileData": json.dumps({"root": planted}), "Username": "u"})
+    assert SECRET_MARK not in json.dumps(form)
+    assert _shape(redacted) == _shape(planted)  # only values change, never the structure
+
+
+def _shape(value: object) -> object:
+    if isinstance(value, dict):
+        return {k: _shape(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_shape(v) for v in value]
+    return None

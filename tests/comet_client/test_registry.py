@@ -108,3 +108,13 @@ def test_config_validation(bad: dict[str, object]) -> None:
 def test_base_url_is_normalised() -> None:
     config = make_config(base_url="https://comet.example/comet/")
     assert config.admin_url("meta/version") == "https://comet.example/comet/api/v1/admin/meta/version"
+
+
+async def test_a_client_closed_behind_the_registrys_back_is_recreated() -> None:
+    registry = CometClientRegistry()
+    first = await registry.get(make_config())
+    await first.aclose()
+    second = await registry.get(make_config())
+    assert second is not first
+    assert not second.closed
+    await registry.aclose()

@@ -157,7 +157,11 @@ class CometUserNotFound(CometError):
 
 
 class CometUserExists(CometError):
-    """``add-user`` failed because the username is already taken (confirmed by a read-back)."""
+    """``add-user`` was refused because the username is taken.
+
+    Recognised by a configured message code (``ERR_USER_EXISTS``) or, failing that, confirmed by a
+    read-only ``get-user-profile``. Whether the existing user is "ours" is for the caller to decide.
+    """
 
     kind = "user_exists"
 

@@ -53,7 +53,7 @@ class CometClientRegistry:
             if self._closed:
                 raise RuntimeError("CometClientRegistry is closed")
             current = self._clients.get(config.server_id)
-            if current is not None and current[0] == fingerprint:
+            if current is not None and current[0] == fingerprint and not current[1].closed:
                 return current[1]
             client = self._factory(config)
             self._clients[config.server_id] = (fingerprint, client)

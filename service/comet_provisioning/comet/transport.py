@@ -68,7 +68,9 @@ class CometTransport:
             self._session = aiohttp.ClientSession(
                 connector=connector,
                 trace_configs=[build_trace_config()],
-                headers={"User-Agent": "comet-provisioning"},
+                # English messages make the configurable message hints line up; decisions never
+                # depend on them alone.
+                headers={"User-Agent": "comet-provisioning", "Accept-Language": "en"},
                 raise_for_status=False,
             )
         return self._session
