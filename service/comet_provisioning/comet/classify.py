@@ -138,13 +138,13 @@ def classify_reply(
             return Verdict(make(CometLockedOut, "HTTP 429 with a non-JSON body"))
         kind = content_type.split(";")[0].strip() or "no content type"
         return Verdict(make(CometNotCometServer, f"HTTP {http_status} with a non-JSON body ({kind})"))
+    api_ok = api_status is None or 200 <= api_status < 300
     if (
         http_status == 429
         or (api_status is not None and api_status in hints.lockout_statuses)
-        or (message and message in hints.lockout_messages)
+        or (not api_ok and message in hints.lockout_messages)
     ):
         return Verdict(make(CometLockedOut))
-    api_ok = api_status is None or 200 <= api_status < 300
     if api_ok:
         if http_ok:
             return Verdict(None)
