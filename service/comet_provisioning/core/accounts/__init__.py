@@ -1,0 +1,1 @@
+"""The account lifecycle: provisioning as a resumable reconcile, and the module commands."""

@@ -1,0 +1,80 @@
+"""Per-account order: one operation at a time on an account, in this process and across replicas.
+
+In-process, an asyncio lock per key (dropped when nobody holds or waits for it). Across replicas, a
+lease row in the store (owner and expiry), taken when the lock is held; a process that crashed
+loses its leases when they expire, which is also what lets the start-up sweep resume its work.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import random
+from collections.abc import AsyncIterator, Awaitable, Callable, Hashable
+
+from comet_provisioning.core.errors import ErrorKind, ServiceError
+
+
+class KeyedLocks:
+    def __init__(self) -> None:
+        self._locks: dict[Hashable, tuple[asyncio.Lock, int]] = {}
+
+    @contextlib.asynccontextmanager
+    async def hold(self, key: Hashable) -> AsyncIterator[None]:
+        lock, users = self._locks.get(key, (asyncio.Lock(), 0))
+        self._locks[key] = (lock, users + 1)
+        try:
+            async with lock:
+                yield
+        finally:
+            lock, users = self._locks[key]
+            if users == 1:
+                del self._locks[key]
+            else:
+                self._locks[key] = (lock, users - 1)
+
+    def __len__(self) -> int:
+        return len(self._locks)
+
+
+LeaseAcquire = Callable[[str, dt.timedelta], Awaitable[bool]]
+LeaseRelease = Callable[[str], Awaitable[None]]
+
+
+class AccountGuard:
+    """`async with guard.hold(account_id):` serializes work on one account everywhere."""
+
+    def __init__(
+        self, acquire: LeaseAcquire, release: LeaseRelease, ttl: dt.timedelta, wait_s: float = 30.0
+    ) -> None:
+        self._locks = KeyedLocks()
+        self._acquire = acquire
+        self._release = release
+        self._ttl = ttl
+        self._wait_s = wait_s
+
+    @contextlib.asynccontextmanager
+    async def hold(self, account_id: str) -> AsyncIterator[None]:
+        async with self._locks.hold(account_id):
+            await self._take_lease(account_id)
+            try:
+                yield
+            finally:
+                # Released even if the caller was cancelled: otherwise others wait out the TTL.
+                await asyncio.shield(self._release(account_id))
+
+    async def _take_lease(self, account_id: str) -> None:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self._wait_s
+        delay = 0.02
+        while not await self._acquire(account_id, self._ttl):
+            if loop.time() >= deadline:
+                raise ServiceError(
+                    ErrorKind.ABORTED,
+                    "ACCOUNT_BUSY",
+                    "another replica is working on this account; retry",
+                    metadata={"account_id": account_id},
+                )
+            await asyncio.sleep(delay * (0.5 + random.random()))
+            delay = min(delay * 2, 1.0)

@@ -1,0 +1,15 @@
+"""What the account lifecycle needs from outside, as small interfaces."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from comet_provisioning.comet import CometClient
+
+
+class CometClients(Protocol):
+    """The pooled Comet client of a registered server (NOT_FOUND if the server is gone)."""
+
+    async def for_server(self, server_id: str) -> CometClient: ...
+
+    async def base_url(self, server_id: str) -> str: ...

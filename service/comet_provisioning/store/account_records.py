@@ -1,0 +1,101 @@
+"""Account rows as plain data (what the account functions take and return; no ORM state)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+from dataclasses import dataclass, field
+from typing import Any
+
+
+class Status(enum.StrEnum):
+    PENDING = "PENDING"
+    ACTIVE = "ACTIVE"
+    SUSPENDED = "SUSPENDED"
+    TERMINATED = "TERMINATED"
+    FAILED = "FAILED"
+
+
+class StepState(enum.StrEnum):
+    """Journal of a step that Comet does not make idempotent (add-user, request-storage-vault).
+
+    ATTEMPTED is written *before* the request goes out, so after a lost reply or a crash the next
+    run knows it must look at Comet instead of sending the request again.
+    """
+
+    NOT_STARTED = ""
+    ATTEMPTED = "ATTEMPTED"
+    DONE = "DONE"
+
+
+@dataclass
+class Customer:
+    email: str = ""
+    first_name: str = ""
+    last_name: str = ""
+    reference: str = ""
+
+
+@dataclass
+class Failure:
+    step: str
+    reason: str
+    message: str
+
+
+@dataclass
+class Account:
+    id: str
+    product_id: str
+    customer: Customer
+    options: dict[str, int]
+    status: Status
+    create_time: dt.datetime
+    update_time: dt.datetime
+    requested_username: str = ""
+    username: str = ""
+    server_id: str = ""
+    suspend_reason: str = ""
+    failure: Failure | None = None
+    provision_requested: bool = False
+    password_generated: bool = False
+    add_user: StepState = StepState.NOT_STARTED
+    vault: StepState = StepState.NOT_STARTED
+    vault_id: str = ""
+    pending_password_enc: bytes | None = field(default=None, repr=False)
+    create_request_id: str = ""
+    create_fingerprint: str = ""
+    usage: dict[str, Any] | None = None
+    usage_sync_time: dt.datetime | None = None
+    provision_time: dt.datetime | None = None
+    terminate_time: dt.datetime | None = None
+    version: int = 0
+
+    @property
+    def comet_user_may_exist(self) -> bool:
+        """True once add-user may have reached Comet: from then on the account never moves."""
+        return self.add_user is not StepState.NOT_STARTED
+
+
+@dataclass(frozen=True)
+class Event:
+    """One step of one operation, for the account's event log. Never holds a secret."""
+
+    account_id: str
+    operation: str
+    step: str
+    outcome: str  # SUCCEEDED | SKIPPED | FAILED
+    duration_ms: float
+    comet_endpoint: str = ""
+    error: str = ""
+    request_id: str = ""
+    id: int = 0
+    create_time: dt.datetime | None = None
+
+
+@dataclass(frozen=True)
+class AccountFilter:
+    server_id: str = ""
+    product_id: str = ""
+    status: Status | None = None
+    customer_reference: str = ""

@@ -1,0 +1,323 @@
+"""Account rows: insert, read, optimistic save, username reservation, leases, events, policies.
+
+Every save is conditional on the version read (optimistic concurrency), so two writers never
+silently overwrite each other; the per-account lease keeps replicas from working on one account
+at the same time in the first place.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import and_, delete, func, insert, or_, select, update
+from sqlalchemy.engine import Row
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from .account_records import (
+    Account,
+    AccountFilter,
+    Customer,
+    Event,
+    Failure,
+    Status,
+    StepState,
+)
+from .schema import accounts, servers
+from .schema_accounts import account_events, server_policies
+from .types import utcnow
+
+__all__ = [
+    "StaleAccount",
+    "acquire_lease",
+    "add_events",
+    "get_account",
+    "get_by_create_request",
+    "insert_account",
+    "list_accounts",
+    "list_events",
+    "live_server_counts",
+    "mark_policy",
+    "policy_known",
+    "release_lease",
+    "save_account",
+    "unfinished_accounts",
+]
+
+
+class StaleAccount(Exception):
+    """The row changed since it was read (another writer won); read again and redo."""
+
+
+def _values(account: Account) -> dict[str, Any]:
+    failure = account.failure
+    return {
+        "id": account.id,
+        "product_id": account.product_id or None,
+        "server_id": account.server_id or None,
+        "status": account.status.value,
+        "create_time": account.create_time,
+        "update_time": account.update_time,
+        "customer_email": account.customer.email,
+        "customer_first_name": account.customer.first_name,
+        "customer_last_name": account.customer.last_name,
+        "customer_reference": account.customer.reference,
+        "requested_username": account.requested_username,
+        "suspend_reason": account.suspend_reason,
+        "failure_step": failure.step if failure else "",
+        "failure_reason": failure.reason if failure else "",
+        "failure_message": failure.message if failure else "",
+        "add_user_state": account.add_user.value,
+        "vault_state": account.vault.value,
+        "vault_id": account.vault_id,
+        "create_fingerprint": account.create_fingerprint,
+        "options": dict(account.options),
+        "username": account.username or None,
+        "create_request_id": account.create_request_id or None,
+        "provision_requested": account.provision_requested,
+        "password_generated": account.password_generated,
+        "pending_password_enc": account.pending_password_enc,
+        "usage": account.usage,
+        "usage_sync_time": account.usage_sync_time,
+        "provision_time": account.provision_time,
+        "terminate_time": account.terminate_time,
+        "version": account.version,
+    }
+
+
+def _account(row: Row[Any]) -> Account:
+    m = row._mapping
+    failure = (
+        Failure(step=m["failure_step"], reason=m["failure_reason"], message=m["failure_message"])
+        if m["failure_reason"]
+        else None
+    )
+    return Account(
+        id=m["id"],
+        product_id=m["product_id"] or "",
+        customer=Customer(
+            email=m["customer_email"],
+            first_name=m["customer_first_name"],
+            last_name=m["customer_last_name"],
+            reference=m["customer_reference"],
+        ),
+        options={str(k): int(v) for k, v in (m["options"] or {}).items()},
+        status=Status(m["status"]),
+        create_time=m["create_time"],
+        update_time=m["update_time"],
+        requested_username=m["requested_username"],
+        username=m["username"] or "",
+        server_id=m["server_id"] or "",
+        suspend_reason=m["suspend_reason"],
+        failure=failure,
+        provision_requested=bool(m["provision_requested"]),
+        password_generated=bool(m["password_generated"]),
+        add_user=StepState(m["add_user_state"]),
+        vault=StepState(m["vault_state"]),
+        vault_id=m["vault_id"],
+        pending_password_enc=bytes(m["pending_password_enc"]) if m["pending_password_enc"] else None,
+        create_request_id=m["create_request_id"] or "",
+        create_fingerprint=m["create_fingerprint"],
+        usage=m["usage"],
+        usage_sync_time=m["usage_sync_time"],
+        provision_time=m["provision_time"],
+        terminate_time=m["terminate_time"],
+        version=int(m["version"]),
+    )
+
+
+_COLUMNS = [c for c in accounts.c if c.name not in {"lease_owner", "lease_until"}]
+
+
+async def insert_account(conn: AsyncConnection, account: Account) -> None:
+    """Raises IntegrityError when the create request id is already taken."""
+    await conn.execute(insert(accounts).values(**_values(account)))
+
+
+async def get_account(conn: AsyncConnection, account_id: str) -> Account | None:
+    row = (await conn.execute(select(*_COLUMNS).where(accounts.c.id == account_id))).first()
+    return _account(row) if row is not None else None
+
+
+async def get_by_create_request(conn: AsyncConnection, request_id: str) -> Account | None:
+    row = (
+        await conn.execute(select(*_COLUMNS).where(accounts.c.create_request_id == request_id))
+    ).first()
+    return _account(row) if row is not None else None
+
+
+async def save_account(conn: AsyncConnection, account: Account) -> Account:
+    """Writes `account` if the row still has the version it was read with; bumps the version.
+
+    Raises StaleAccount if another writer got there first, and IntegrityError if the username is
+    held by another live account on that server.
+    """
+    saved = Account(**{**account.__dict__, "version": account.version + 1, "update_time": utcnow()})
+    values = _values(saved)
+    del values["id"], values["create_time"]
+    result = await conn.execute(
+        update(accounts)
+        .where(accounts.c.id == account.id, accounts.c.version == account.version)
+        .values(**values)
+    )
+    if result.rowcount != 1:
+        raise StaleAccount(account.id)
+    return saved
+
+
+async def list_accounts(
+    conn: AsyncConnection, where: AccountFilter, *, offset: int, limit: int
+) -> list[Account]:
+    query = select(*_COLUMNS)
+    if where.server_id:
+        query = query.where(accounts.c.server_id == where.server_id)
+    if where.product_id:
+        query = query.where(accounts.c.product_id == where.product_id)
+    if where.status is not None:
+        query = query.where(accounts.c.status == where.status.value)
+    if where.customer_reference:
+        query = query.where(accounts.c.customer_reference == where.customer_reference)
+    query = query.order_by(accounts.c.create_time, accounts.c.id).offset(offset).limit(limit)
+    return [_account(row) for row in await conn.execute(query)]
+
+
+async def unfinished_accounts(conn: AsyncConnection, *, limit: int) -> list[str]:
+    """Accounts whose provisioning was asked for and never finished, with no live lease."""
+    now = utcnow()
+    query = (
+        select(accounts.c.id)
+        .where(
+            accounts.c.status == Status.PENDING.value,
+            accounts.c.provision_requested.is_(True),
+            or_(accounts.c.lease_until.is_(None), accounts.c.lease_until < now),
+        )
+        .order_by(accounts.c.create_time)
+        .limit(limit)
+    )
+    return [row.id for row in await conn.execute(query)]
+
+
+async def live_server_counts(conn: AsyncConnection, group_id: str) -> list[tuple[Any, int]]:
+    """(server row, live accounts on it) for every server of a group: the placement input."""
+    live = (
+        select(func.count())
+        .select_from(accounts)
+        .where(accounts.c.server_id == servers.c.id, accounts.c.status != Status.TERMINATED.value)
+        .scalar_subquery()
+    )
+    query = select(
+        servers.c.id, servers.c.max_accounts, servers.c.placement_order, live.label("live")
+    ).where(servers.c.server_group_id == group_id)
+    return [(row, int(row.live)) for row in await conn.execute(query)]
+
+
+async def acquire_lease(conn: AsyncConnection, account_id: str, owner: str, ttl: dt.timedelta) -> bool:
+    now = utcnow()
+    result = await conn.execute(
+        update(accounts)
+        .where(
+            accounts.c.id == account_id,
+            or_(
+                accounts.c.lease_owner.is_(None),
+                accounts.c.lease_owner == owner,
+                accounts.c.lease_until < now,
+            ),
+        )
+        .values(lease_owner=owner, lease_until=now + ttl)
+    )
+    return result.rowcount == 1
+
+
+async def release_lease(conn: AsyncConnection, account_id: str, owner: str) -> None:
+    await conn.execute(
+        update(accounts)
+        .where(accounts.c.id == account_id, accounts.c.lease_owner == owner)
+        .values(lease_owner=None, lease_until=None)
+    )
+
+
+async def add_events(conn: AsyncConnection, events: Sequence[Event]) -> None:
+    if not events:
+        return
+    now = utcnow()
+    await conn.execute(
+        insert(account_events),
+        [
+            {
+                "account_id": e.account_id,
+                "operation": e.operation,
+                "step": e.step,
+                "comet_endpoint": e.comet_endpoint,
+                "outcome": e.outcome,
+                "duration_ms": e.duration_ms,
+                "error": e.error,
+                "request_id": e.request_id,
+                "create_time": e.create_time or now,
+            }
+            for e in events
+        ],
+    )
+
+
+async def list_events(conn: AsyncConnection, account_id: str, *, before_id: int, limit: int) -> list[Event]:
+    query = select(account_events).where(account_events.c.account_id == account_id)
+    if before_id:
+        query = query.where(account_events.c.id < before_id)
+    query = query.order_by(account_events.c.id.desc()).limit(limit)
+    return [
+        Event(
+            id=row.id,
+            account_id=row.account_id,
+            operation=row.operation,
+            step=row.step,
+            comet_endpoint=row.comet_endpoint,
+            outcome=row.outcome,
+            duration_ms=row.duration_ms,
+            error=row.error,
+            request_id=row.request_id,
+            create_time=row.create_time,
+        )
+        for row in await conn.execute(query)
+    ]
+
+
+async def prune_events(conn: AsyncConnection, account_id: str, keep: int) -> None:
+    """Retention: keep the newest `keep` events of an account."""
+    cutoff = (
+        select(account_events.c.id)
+        .where(account_events.c.account_id == account_id)
+        .order_by(account_events.c.id.desc())
+        .offset(keep)
+        .limit(1)
+        .scalar_subquery()
+    )
+    await conn.execute(
+        delete(account_events).where(
+            and_(account_events.c.account_id == account_id, account_events.c.id <= cutoff)
+        )
+    )
+
+
+async def policy_known(conn: AsyncConnection, server_id: str, policy_id: str) -> bool:
+    row = (
+        await conn.execute(
+            select(server_policies.c.policy_id).where(
+                server_policies.c.server_id == server_id, server_policies.c.policy_id == policy_id
+            )
+        )
+    ).first()
+    return row is not None
+
+
+async def mark_policy(conn: AsyncConnection, server_id: str, policy_id: str, product_id: str) -> None:
+    try:
+        async with conn.begin_nested():
+            await conn.execute(
+                insert(server_policies).values(
+                    server_id=server_id, policy_id=policy_id, product_id=product_id, create_time=utcnow()
+                )
+            )
+    except IntegrityError:
+        pass  # another replica recorded it first: same fact
