@@ -12,6 +12,7 @@ from sqlalchemy import (
     Boolean,
     Column,
     ForeignKey,
+    Index,
     Integer,
     LargeBinary,
     MetaData,
@@ -19,6 +20,8 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    false,
+    text,
 )
 
 from .types import UTCDateTime
@@ -120,4 +123,44 @@ accounts = Table(
     Column("status", String(16), nullable=False, index=True),
     Column("create_time", UTCDateTime, nullable=False),
     Column("update_time", UTCDateTime, nullable=False),
+    # Migration 0002: the account lifecycle.
+    Column("customer_email", String(320), nullable=False, server_default=""),
+    Column("customer_first_name", String(200), nullable=False, server_default=""),
+    Column("customer_last_name", String(200), nullable=False, server_default=""),
+    Column("customer_reference", String(200), nullable=False, server_default="", index=True),
+    Column("requested_username", String(100), nullable=False, server_default=""),
+    Column("suspend_reason", String(500), nullable=False, server_default=""),
+    Column("failure_step", String(100), nullable=False, server_default=""),
+    Column("failure_reason", String(100), nullable=False, server_default=""),
+    Column("failure_message", Text, nullable=False, server_default=""),
+    # Journal of the steps Comet does not make idempotent: "", ATTEMPTED, DONE.
+    Column("add_user_state", String(16), nullable=False, server_default=""),
+    Column("vault_state", String(16), nullable=False, server_default=""),
+    Column("vault_id", String(200), nullable=False, server_default=""),
+    Column("create_fingerprint", String(64), nullable=False, server_default=""),
+    Column("options", JSON, nullable=True),
+    # Unique per server among live accounts (partial index uq_accounts_server_id_username).
+    Column("username", String(100), nullable=True),
+    Column("create_request_id", String(200), nullable=True),
+    Column("provision_requested", Boolean, nullable=False, server_default=false()),
+    Column("password_generated", Boolean, nullable=False, server_default=false()),
+    # The password until add-user is confirmed (AES-GCM, bound to the account id); then erased.
+    Column("pending_password_enc", LargeBinary, nullable=True),
+    # Which process works on the account, until when: per-account order across replicas.
+    Column("lease_owner", String(64), nullable=True),
+    Column("lease_until", UTCDateTime, nullable=True),
+    Column("usage", JSON, nullable=True),
+    Column("usage_sync_time", UTCDateTime, nullable=True),
+    Column("provision_time", UTCDateTime, nullable=True),
+    Column("terminate_time", UTCDateTime, nullable=True),
+    Column("version", Integer, nullable=False, server_default="0"),
+    Index("uq_accounts_create_request_id", "create_request_id", unique=True),
+    Index(
+        "uq_accounts_server_id_username",
+        "server_id",
+        "username",
+        unique=True,
+        sqlite_where=text("status != 'TERMINATED'"),
+        postgresql_where=text("status != 'TERMINATED'"),
+    ),
 )

@@ -20,9 +20,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from comet_provisioning.comet import CometClient, CometError, CometUserExists, CometUserNotFound
-from comet_provisioning.core.models import Product
 from comet_provisioning.core.comet_errors import to_service_error
 from comet_provisioning.core.errors import ErrorKind, ServiceError
+from comet_provisioning.core.models import Product
 from comet_provisioning.store import account_rows as rows
 from comet_provisioning.store.account_records import Account, Failure, Status, StepState
 from comet_provisioning.store.crypto import SecretBox
