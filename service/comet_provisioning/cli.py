@@ -24,14 +24,28 @@ def _parser() -> argparse.ArgumentParser:
         help="run an embedded Comet Server simulator and register it (no Comet server needed)",
     )
 
+    migrate = sub.add_parser("migrate", help="apply pending database schema migrations and exit")
+    migrate.add_argument("--config", help="TOML configuration file")
+    migrate.add_argument("--database-url", help="SQLAlchemy URL (default: the configured database)")
+
     sim = sub.add_parser("simulator", help="run a standalone Comet Server simulator")
     try:
-        from comet_provisioning.sim import cli as sim_cli  # noqa: PLC0415 - optional until built
+        from comet_provisioning.sim import cli as sim_cli
     except ImportError:
         sim_cli = None  # type: ignore[assignment]
     if sim_cli is not None:
         sim_cli.add_arguments(sim)
     return parser
+
+
+async def _migrate(url: str) -> str | None:
+    from comet_provisioning.store import open_database, upgrade
+
+    db = open_database(url)
+    try:
+        return await upgrade(db)
+    finally:
+        await db.close()
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -43,11 +57,25 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"comet-provisioning: {exc}", file=sys.stderr)
             return 2
         logs.configure(settings.log_level, settings.log_format)
-        from comet_provisioning.app import serve  # noqa: PLC0415 - keeps `--help` fast
+        from comet_provisioning.app import serve
 
-        return asyncio.run(serve(settings, demo=args.demo))
+        try:
+            return asyncio.run(serve(settings, demo=args.demo))
+        except ConfigError as exc:
+            print(f"comet-provisioning: {exc}", file=sys.stderr)
+            return 2
+    if args.command == "migrate":
+        try:
+            settings = load(args.config, overrides={"database_url": args.database_url})
+        except ConfigError as exc:
+            print(f"comet-provisioning: {exc}", file=sys.stderr)
+            return 2
+        logs.configure(settings.log_level, settings.log_format)
+        revision = asyncio.run(_migrate(settings.effective_database_url))
+        print(f"database schema at revision {revision}")
+        return 0
     if args.command == "simulator":
-        from comet_provisioning.sim import cli as sim_cli  # noqa: PLC0415
+        from comet_provisioning.sim import cli as sim_cli
 
         logs.configure("INFO", "auto")
         return asyncio.run(sim_cli.run(args))

@@ -6,6 +6,7 @@ together migrate once; on SQLite under `BEGIN IMMEDIATE`, which other processes 
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,8 @@ __all__ = ["MIGRATIONS_DIR", "current_revision", "head_revision", "upgrade"]
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 _PG_LOCK_KEY = 0x636F6D6574  # "comet"
+
+logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)  # one line per plugin, each run
 
 
 def _config(connection: Connection | None = None) -> Config:

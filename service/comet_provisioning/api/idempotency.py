@@ -1,0 +1,49 @@
+"""AIP-155 for servicers: fingerprint the request, run the write once, replay the stored response."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+from google.protobuf.message import Message
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from comet_provisioning.core.idempotency import once
+from comet_provisioning.store import Database, SecretBox
+
+__all__ = ["idempotent"]
+
+M = TypeVar("M", bound=Message)
+
+
+def _fingerprint_bytes(request: Message) -> bytes:
+    clone: Any = type(request)()
+    clone.CopyFrom(request)
+    if clone.DESCRIPTOR.fields_by_name.get("request_id") is not None:
+        clone.ClearField("request_id")
+    data: bytes = clone.SerializeToString(deterministic=True)
+    return data
+
+
+async def idempotent(
+    db: Database,
+    box: SecretBox,
+    method: str,
+    request: Message,
+    response_type: type[M],
+    work: Callable[[AsyncConnection], Awaitable[M]],
+) -> M:
+    """Run `work` in one transaction with the idempotency record for `request.request_id`.
+
+    `method` is the full gRPC method name. Only successful responses are remembered; an error
+    leaves nothing behind, so a retry simply runs again.
+    """
+
+    async def run(conn: AsyncConnection) -> bytes:
+        response = await work(conn)
+        data: bytes = response.SerializeToString(deterministic=True)
+        return data
+
+    request_id: str = getattr(request, "request_id", "")
+    data = await once(db, box, method, request_id, _fingerprint_bytes(request), run)
+    return response_type.FromString(data)

@@ -1,0 +1,75 @@
+"""Comet client failures in the service's terms: a connection-test verdict, or a ServiceError.
+
+UNAVAILABLE only for what a retry can fix (nothing answered, a timeout, a proxy's 502); what needs
+an operator (credentials, TLS, not a Comet server) is FAILED_PRECONDITION.
+"""
+
+from __future__ import annotations
+
+from comet_provisioning.comet.errors import (
+    CometApiError,
+    CometAuthFailed,
+    CometClientClosed,
+    CometConnectionLost,
+    CometError,
+    CometLockedOut,
+    CometNotCometServer,
+    CometSecondFactorRequired,
+    CometTimeout,
+    CometTLSError,
+    CometUnreachable,
+)
+
+from .errors import ErrorKind, ServiceError
+
+__all__ = ["connection_failure", "to_service_error"]
+
+# Most specific first: CometSecondFactorRequired is a CometAuthFailed.
+_FAILURES: tuple[tuple[type[CometError], str], ...] = (
+    (CometSecondFactorRequired, "SECOND_FACTOR_REQUIRED"),
+    (CometAuthFailed, "BAD_CREDENTIALS"),
+    (CometLockedOut, "LOCKED_OUT"),
+    (CometUnreachable, "UNREACHABLE"),
+    (CometTLSError, "TLS"),
+    (CometNotCometServer, "NOT_COMET"),
+    (CometTimeout, "TIMEOUT"),
+)
+
+
+def connection_failure(error: CometError) -> str:
+    """The ConnectionFailure name (without prefix) for a failed connection test."""
+    for cls, name in _FAILURES:
+        if isinstance(error, cls):
+            return name
+    return "OTHER"
+
+
+_REASONS: tuple[tuple[type[CometError], str], ...] = (
+    (CometSecondFactorRequired, "COMET_SECOND_FACTOR_REQUIRED"),
+    (CometAuthFailed, "COMET_AUTH_FAILED"),
+    (CometLockedOut, "COMET_LOCKED_OUT"),
+    (CometUnreachable, "COMET_UNREACHABLE"),
+    (CometTLSError, "COMET_TLS_ERROR"),
+    (CometNotCometServer, "COMET_NOT_COMET_SERVER"),
+    (CometTimeout, "COMET_TIMEOUT"),
+    (CometConnectionLost, "COMET_CONNECTION_LOST"),
+    (CometClientClosed, "COMET_CLIENT_CLOSED"),
+    (CometApiError, "COMET_API_ERROR"),
+)
+
+
+def to_service_error(error: CometError, server_id: str) -> ServiceError:
+    """UNAVAILABLE when retrying may help, FAILED_PRECONDITION when an operator must act."""
+    reason = next((name for cls, name in _REASONS if isinstance(error, cls)), "COMET_ERROR")
+    if error.retryable:
+        kind = ErrorKind.UNAVAILABLE
+        summary = f"Comet server {server_id} is not answering properly ({error.kind}); retry later"
+    else:
+        kind = ErrorKind.FAILED_PRECONDITION
+        summary = f"Comet server {server_id} refused the call ({error.kind}); check its settings"
+    metadata = {"server_id": server_id, "endpoint": error.endpoint, "comet_error": error.kind}
+    if error.http_status is not None:
+        metadata["http_status"] = str(error.http_status)
+    if error.api_status is not None:
+        metadata["comet_status"] = str(error.api_status)
+    return ServiceError(kind, reason, f"{summary}: {error.message}", metadata=metadata)

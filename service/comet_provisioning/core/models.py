@@ -1,0 +1,97 @@
+"""Domain shapes for servers, groups and products.
+
+Specs are what a caller asks for (mutable trees whose attribute names mirror the proto fields, so a
+field-mask path is an attribute path); records are what is stored (defined in `store.records`,
+re-exported here under their domain names). Enum values travel as their proto names without the
+prefix ("HTTPS", "FILL_IN_ORDER", "CREATE_NEW"); "UNSPECIFIED" means the default and "?N" an
+unknown number.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from comet_provisioning.store.records import ProductOption, ProductRecord, ServerGroupRecord, ServerRecord
+
+__all__ = [
+    "ConnectionSpec",
+    "ModuleSettingsSpec",
+    "OptionSpec",
+    "Product",
+    "ProductOption",
+    "ProductSpec",
+    "Server",
+    "ServerGroup",
+    "ServerGroupSpec",
+    "ServerSpec",
+    "TlsSpec",
+]
+
+Server = ServerRecord
+ServerGroup = ServerGroupRecord
+Product = ProductRecord
+
+
+@dataclass
+class TlsSpec:
+    insecure_skip_verify: bool = False
+    ca_bundle_pem: str = ""
+
+
+@dataclass
+class ConnectionSpec:
+    protocol: str = "UNSPECIFIED"
+    host: str = ""
+    port: int = 0
+    admin_username: str = ""
+    # None on an update means "keep the stored password".
+    admin_password: str | None = field(default="", repr=False)
+    tls: TlsSpec = field(default_factory=TlsSpec)
+
+
+@dataclass
+class ServerSpec:
+    display_name: str = ""
+    connection: ConnectionSpec | None = field(default_factory=ConnectionSpec)
+    server_group_id: str = ""
+    max_accounts: int = 0
+    max_connections: int = 0
+    placement_order: int = 0
+
+
+@dataclass
+class ServerGroupSpec:
+    name: str = ""
+    placement_rule: str = "UNSPECIFIED"
+    failover: bool = False
+
+
+@dataclass
+class OptionSpec:
+    key: str = ""
+    label: str = ""
+    min_quantity: int = 0
+    max_quantity: int = 0
+    default_quantity: int = 0
+    unit_price_minor: int = 0
+    hidden: bool = False
+
+
+@dataclass
+class ModuleSettingsSpec:
+    server_group_id: str = ""
+    policy_group_mode: str = "UNSPECIFIED"
+    policy_id: str = ""
+    storage_provider_id: str = ""
+    require_password_change: bool = False
+    setup_mode: str = "UNSPECIFIED"
+
+
+@dataclass
+class ProductSpec:
+    name: str = ""
+    description: str = ""
+    currency_code: str = ""
+    base_price_minor: int = 0
+    module_settings: ModuleSettingsSpec | None = field(default_factory=ModuleSettingsSpec)
+    options: list[OptionSpec] = field(default_factory=list)
