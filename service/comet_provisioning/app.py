@@ -11,12 +11,13 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from comet_provisioning.api.accounts import AccountServicer
 from comet_provisioning.api.catalog import CatalogServicer
 from comet_provisioning.api.server import GrpcServer, Servicers, build_server
 from comet_provisioning.api.servers import ServerServicer
-from comet_provisioning.api.servicers import PendingAccountService
 from comet_provisioning.comet.registry import CometClientRegistry
 from comet_provisioning.config import ConfigError, Settings
+from comet_provisioning.core.accounts.manager import AccountManager
 from comet_provisioning.core.products import ProductManager
 from comet_provisioning.core.servers import ServerManager
 from comet_provisioning.store import (
@@ -47,6 +48,7 @@ class Resources:
     registry: CometClientRegistry
     servers: ServerManager
     products: ProductManager
+    accounts: AccountManager
 
 
 def secret_box(settings: Settings, *, demo: bool = False) -> SecretBox:
@@ -85,7 +87,9 @@ async def open_resources(settings: Settings, *, demo: bool = False) -> AsyncIter
         await prepare_database(db, settings)
         await idempotency.prune(db, IDEMPOTENCY_RETENTION)
         servers = ServerManager(db, box, registry, ca_dir=Path(settings.data_dir) / "ca")
-        yield Resources(settings, db, box, registry, servers, ProductManager())
+        products = ProductManager()
+        accounts = AccountManager(db, box, servers, products)
+        yield Resources(settings, db, box, registry, servers, products, accounts)
     finally:
         await registry.aclose()
         await db.close()
@@ -98,7 +102,7 @@ async def running_service(settings: Settings, *, demo: bool = False) -> AsyncIte
         servicers = Servicers(
             servers=ServerServicer(resources.servers, resources.box),
             catalog=CatalogServicer(resources.products, resources.db, resources.box),
-            accounts=PendingAccountService(),
+            accounts=AccountServicer(resources.accounts),
         )
         grpc_server = build_server(
             servicers,
@@ -108,9 +112,11 @@ async def running_service(settings: Settings, *, demo: bool = False) -> AsyncIte
         )
         await grpc_server.server.start()
         await grpc_server.set_serving()
+        sweep = asyncio.create_task(resources.accounts.resume_unfinished(), name="resume-unfinished")
         try:
             yield grpc_server
         finally:
+            sweep.cancel()
             finished = await grpc_server.drain_and_stop(settings.shutdown_grace_s)
             if not finished:
                 log.warning("calls still running after the grace period were cancelled")

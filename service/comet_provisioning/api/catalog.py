@@ -89,7 +89,7 @@ def product_message(product: Product) -> catalog_pb2.Product:
     )
 
 
-class CatalogServicer(PendingCatalogService):  # type: ignore[misc,valid-type]
+class CatalogServicer(PendingCatalogService):
     def __init__(self, manager: ProductManager, db: Database, box: SecretBox) -> None:
         self.manager = manager
         self.db = db

@@ -96,7 +96,7 @@ def group_message(group: ServerGroup) -> servers_pb2.ServerGroup:
     )
 
 
-class ServerServicer(PendingServerService):  # type: ignore[misc,valid-type]
+class ServerServicer(PendingServerService):
     def __init__(self, manager: ServerManager, box: SecretBox) -> None:
         self.manager = manager
         self.db = manager.db

@@ -92,7 +92,7 @@ class Provisioner:
                 )
             step = "create_user"
             account = await self._create_user_with_failover(account, product, journal)
-            client = await self._clients.for_server(account.server_id)
+            client = await self._clients.client(account.server_id)
             step = "request_vault"
             account = await self._request_vault(account, product, client, journal)
             step = "apply_quotas"
@@ -151,7 +151,7 @@ class Provisioner:
             if not account.comet_user_may_exist:
                 account = await self._place(account, product, journal, excluded, name, base)
                 name = account.username
-            client = await self._clients.for_server(account.server_id)
+            client = await self._clients.client(account.server_id)
             try:
                 if product.policy_group_mode == "CREATE_NEW":
                     await self._ensure_policy(account.server_id, product, client, journal)
@@ -351,7 +351,7 @@ class Provisioner:
 
     async def apply_quotas(self, account: Account, product: Product, journal: Journal) -> None:
         """Re-applies quotas and policy (change package, drift repair)."""
-        client = await self._clients.for_server(account.server_id)
+        client = await self._clients.client(account.server_id)
         if product.policy_group_mode == "CREATE_NEW":
             await self._comet(
                 account, lambda: self._ensure_policy(account.server_id, product, client, journal)

@@ -1,0 +1,327 @@
+"""AccountService: proto <-> domain translation for the account lifecycle."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import TypeVar
+
+from comet_provisioning_client.v1 import accounts_pb2, common_pb2
+from google.protobuf.message import Message
+
+from comet_provisioning.api.convert import Context, timestamp
+from comet_provisioning.api.idempotency import _fingerprint_bytes
+from comet_provisioning.api.servicers import PendingAccountService
+from comet_provisioning.core.accounts.manager import AccountManager, AccountView, Order
+from comet_provisioning.core.errors import Violations, unimplemented
+from comet_provisioning.store.account_records import AccountFilter, Customer, Event, Status
+
+M = TypeVar("M", bound=Message)
+
+_METHOD = "/comet.provisioning.v1.AccountService/"
+_STATUS_TO_PROTO = {
+    Status.PENDING: accounts_pb2.ACCOUNT_STATUS_PENDING,
+    Status.ACTIVE: accounts_pb2.ACCOUNT_STATUS_ACTIVE,
+    Status.SUSPENDED: accounts_pb2.ACCOUNT_STATUS_SUSPENDED,
+    Status.TERMINATED: accounts_pb2.ACCOUNT_STATUS_TERMINATED,
+    Status.FAILED: accounts_pb2.ACCOUNT_STATUS_FAILED,
+}
+_STATUS_FROM_PROTO = {number: status for status, number in _STATUS_TO_PROTO.items()}
+_OUTCOMES = {
+    "SUCCEEDED": accounts_pb2.EVENT_OUTCOME_SUCCEEDED,
+    "SKIPPED": accounts_pb2.EVENT_OUTCOME_SKIPPED,
+    "FAILED": accounts_pb2.EVENT_OUTCOME_FAILED,
+}
+
+
+def account_message(view: AccountView) -> accounts_pb2.Account:
+    account = view.account
+    message = accounts_pb2.Account(
+        id=account.id,
+        product_id=account.product_id,
+        customer=accounts_pb2.Customer(
+            email=account.customer.email,
+            first_name=account.customer.first_name,
+            last_name=account.customer.last_name,
+            reference=account.customer.reference,
+        ),
+        options=account.options,
+        username=account.username,
+        server_id=account.server_id,
+        status=_STATUS_TO_PROTO[account.status],
+        suspend_reason=account.suspend_reason,
+        create_time=timestamp(account.create_time),
+        update_time=timestamp(account.update_time),
+    )
+    if account.failure is not None and account.status is Status.FAILED:
+        message.failure.CopyFrom(
+            common_pb2.Failure(
+                step=account.failure.step, reason=account.failure.reason, message=account.failure.message
+            )
+        )
+    if view.quotas is not None:
+        message.quotas.CopyFrom(
+            accounts_pb2.EffectiveQuotas(
+                max_devices=view.quotas.max_devices,
+                protected_items_quota_bytes=view.quotas.protected_items_quota_bytes,
+                storage_vault_quota_bytes=view.quotas.vault_quota_bytes or 0,
+                policy_id=view.quotas.policy_id,
+            )
+        )
+    if account.provision_time is not None:
+        message.provision_time.CopyFrom(timestamp(account.provision_time))
+    if account.terminate_time is not None:
+        message.terminate_time.CopyFrom(timestamp(account.terminate_time))
+    return message
+
+
+def event_message(event: Event) -> accounts_pb2.AccountEvent:
+    message = accounts_pb2.AccountEvent(
+        id=str(event.id),
+        account_id=event.account_id,
+        operation=event.operation,
+        step=event.step,
+        comet_endpoint=event.comet_endpoint,
+        outcome=_OUTCOMES.get(event.outcome, accounts_pb2.EVENT_OUTCOME_UNSPECIFIED),
+        error=event.error,
+        request_id=event.request_id,
+    )
+    message.duration.FromMilliseconds(int(event.duration_ms))
+    if event.create_time is not None:
+        message.create_time.CopyFrom(timestamp(event.create_time))
+    return message
+
+
+def _require_id(field: str, value: str) -> None:
+    violations = Violations()
+    if not value:
+        violations.add(field, "required")
+    elif len(value) > 64:
+        violations.add(field, "at most 64 characters")
+    violations.raise_if_any()
+
+
+def _check_request_id(request_id: str) -> None:
+    if len(request_id) > 200 or any(ord(ch) < 33 for ch in request_id):
+        violations = Violations()
+        violations.add("request_id", "at most 200 printable characters without spaces")
+        violations.raise_if_any()
+
+
+class AccountServicer(PendingAccountService):
+    def __init__(self, manager: AccountManager) -> None:
+        self._manager = manager
+
+    async def _exclusive(
+        self,
+        method: str,
+        request: Message,
+        account_id: str,
+        response_type: type[M],
+        work: Callable[[], Awaitable[M]],
+        context: Context,
+    ) -> M:
+        request_id: str = getattr(request, "request_id", "")
+        _check_request_id(request_id)
+        fingerprint = self._manager.fingerprint(_METHOD + method, _fingerprint_bytes(request))
+
+        async def run() -> bytes:
+            data: bytes = (await work()).SerializeToString(deterministic=True)
+            return data
+
+        data = await self._manager.run_exclusive(
+            account_id, _METHOD + method, request_id, fingerprint, run, timeout_s=context.time_remaining()
+        )
+        return response_type.FromString(data)
+
+    async def CreateAccount(
+        self, request: accounts_pb2.CreateAccountRequest, context: Context
+    ) -> accounts_pb2.CreateAccountResponse:
+        _check_request_id(request.request_id)
+        order = Order(
+            product_id=request.product_id,
+            customer=Customer(
+                email=request.customer.email.strip(),
+                first_name=request.customer.first_name.strip(),
+                last_name=request.customer.last_name.strip(),
+                reference=request.customer.reference.strip(),
+            ),
+            options=dict(request.options),
+            username=request.username,
+            password=request.password,
+        )
+        fingerprint = self._manager.fingerprint(_METHOD + "CreateAccount", _fingerprint_bytes(request))
+        view, generated = await self._manager.create(
+            order, request_id=request.request_id, fingerprint=fingerprint, timeout_s=context.time_remaining()
+        )
+        return accounts_pb2.CreateAccountResponse(account=account_message(view), generated_password=generated)
+
+    async def ProvisionAccount(
+        self, request: accounts_pb2.ProvisionAccountRequest, context: Context
+    ) -> accounts_pb2.ProvisionAccountResponse:
+        _require_id("id", request.id)
+        _check_request_id(request.request_id)
+        # Not stored as an idempotent response: it may carry a generated password. Provisioning
+        # converges by itself, so a retry simply finds the account ACTIVE.
+        result: list[accounts_pb2.ProvisionAccountResponse] = []
+
+        async def work() -> bytes:
+            view, generated = await self._manager.provision_locked(request.id, request.request_id)
+            result.append(
+                accounts_pb2.ProvisionAccountResponse(
+                    account=account_message(view), generated_password=generated
+                )
+            )
+            return b""
+
+        await self._manager.run_exclusive(request.id, "", "", "", work, timeout_s=context.time_remaining())
+        if not result:  # pragma: no cover - run_exclusive returns only after work ran
+            view = await self._manager.get(request.id)
+            return accounts_pb2.ProvisionAccountResponse(account=account_message(view))
+        return result[0]
+
+    async def GetAccount(
+        self, request: accounts_pb2.GetAccountRequest, context: Context
+    ) -> accounts_pb2.GetAccountResponse:
+        _require_id("id", request.id)
+        if request.view == accounts_pb2.ACCOUNT_VIEW_FULL:
+            from comet_provisioning.core.errors import unimplemented
+
+            raise unimplemented("GetAccount with view FULL", 6)
+        if request.view not in (accounts_pb2.ACCOUNT_VIEW_UNSPECIFIED, accounts_pb2.ACCOUNT_VIEW_BASIC):
+            violations = Violations()
+            violations.add("view", f"unknown view {request.view}")
+            violations.raise_if_any()
+        return accounts_pb2.GetAccountResponse(account=account_message(await self._manager.get(request.id)))
+
+    async def ListAccounts(
+        self, request: accounts_pb2.ListAccountsRequest, context: Context
+    ) -> accounts_pb2.ListAccountsResponse:
+        violations = Violations()
+        status = None
+        if request.status != accounts_pb2.ACCOUNT_STATUS_UNSPECIFIED:
+            status = _STATUS_FROM_PROTO.get(request.status)
+            if status is None:
+                violations.add("status", f"unknown status {request.status}")
+        for field, value in (
+            ("server_id", request.server_id),
+            ("product_id", request.product_id),
+            ("customer_reference", request.customer_reference),
+        ):
+            if len(value) > 200:
+                violations.add(field, "at most 200 characters")
+        violations.raise_if_any()
+        where = AccountFilter(
+            server_id=request.server_id,
+            product_id=request.product_id,
+            status=status,
+            customer_reference=request.customer_reference,
+        )
+        views, token = await self._manager.list_accounts(where, request.page_size, request.page_token)
+        return accounts_pb2.ListAccountsResponse(
+            accounts=[account_message(view) for view in views], next_page_token=token
+        )
+
+    async def SuspendAccount(
+        self, request: accounts_pb2.SuspendAccountRequest, context: Context
+    ) -> accounts_pb2.SuspendAccountResponse:
+        _require_id("id", request.id)
+
+        async def work() -> accounts_pb2.SuspendAccountResponse:
+            view = await self._manager.suspend_locked(request.id, request.reason, request.request_id)
+            return accounts_pb2.SuspendAccountResponse(account=account_message(view))
+
+        return await self._exclusive(
+            "SuspendAccount", request, request.id, accounts_pb2.SuspendAccountResponse, work, context
+        )
+
+    async def UnsuspendAccount(
+        self, request: accounts_pb2.UnsuspendAccountRequest, context: Context
+    ) -> accounts_pb2.UnsuspendAccountResponse:
+        _require_id("id", request.id)
+
+        async def work() -> accounts_pb2.UnsuspendAccountResponse:
+            view = await self._manager.unsuspend_locked(request.id, request.request_id)
+            return accounts_pb2.UnsuspendAccountResponse(account=account_message(view))
+
+        return await self._exclusive(
+            "UnsuspendAccount", request, request.id, accounts_pb2.UnsuspendAccountResponse, work, context
+        )
+
+    async def TerminateAccount(
+        self, request: accounts_pb2.TerminateAccountRequest, context: Context
+    ) -> accounts_pb2.TerminateAccountResponse:
+        _require_id("id", request.id)
+
+        async def work() -> accounts_pb2.TerminateAccountResponse:
+            view = await self._manager.terminate_locked(
+                request.id,
+                uninstall=request.uninstall_clients,
+                remove_config=request.remove_config_files,
+                request_id=request.request_id,
+            )
+            return accounts_pb2.TerminateAccountResponse(account=account_message(view))
+
+        return await self._exclusive(
+            "TerminateAccount", request, request.id, accounts_pb2.TerminateAccountResponse, work, context
+        )
+
+    async def ChangePassword(
+        self, request: accounts_pb2.ChangePasswordRequest, context: Context
+    ) -> accounts_pb2.ChangePasswordResponse:
+        _require_id("id", request.id)
+
+        async def work() -> accounts_pb2.ChangePasswordResponse:
+            view = await self._manager.change_password_locked(
+                request.id, request.new_password, request.request_id
+            )
+            return accounts_pb2.ChangePasswordResponse(account=account_message(view))
+
+        return await self._exclusive(
+            "ChangePassword", request, request.id, accounts_pb2.ChangePasswordResponse, work, context
+        )
+
+    async def ChangePackage(
+        self, request: accounts_pb2.ChangePackageRequest, context: Context
+    ) -> accounts_pb2.ChangePackageResponse:
+        _require_id("id", request.id)
+
+        async def work() -> accounts_pb2.ChangePackageResponse:
+            view = await self._manager.change_package_locked(
+                request.id, request.product_id, dict(request.options), request.request_id
+            )
+            return accounts_pb2.ChangePackageResponse(account=account_message(view))
+
+        return await self._exclusive(
+            "ChangePackage", request, request.id, accounts_pb2.ChangePackageResponse, work, context
+        )
+
+    async def ListAccountEvents(
+        self, request: accounts_pb2.ListAccountEventsRequest, context: Context
+    ) -> accounts_pb2.ListAccountEventsResponse:
+        _require_id("account_id", request.account_id)
+        events, token = await self._manager.events(request.account_id, request.page_size, request.page_token)
+        return accounts_pb2.ListAccountEventsResponse(
+            events=[event_message(event) for event in events], next_page_token=token
+        )
+
+    # Issue 6 builds these; until then they say so (UNIMPLEMENTED), never a fake success.
+    async def SyncUsage(
+        self, request: accounts_pb2.SyncUsageRequest, context: Context
+    ) -> accounts_pb2.SyncUsageResponse:
+        raise unimplemented("SyncUsage", 6)
+
+    async def CreateLoginSession(
+        self, request: accounts_pb2.CreateLoginSessionRequest, context: Context
+    ) -> accounts_pb2.CreateLoginSessionResponse:
+        raise unimplemented("CreateLoginSession", 6)
+
+    async def DownloadClient(
+        self, request: accounts_pb2.DownloadClientRequest, context: Context
+    ) -> AsyncIterator[accounts_pb2.DownloadClientResponse]:
+        raise unimplemented("DownloadClient", 6)
+        yield  # pragma: no cover - a streaming handler is an async generator
+
+    async def ImportAccounts(
+        self, request: accounts_pb2.ImportAccountsRequest, context: Context
+    ) -> accounts_pb2.ImportAccountsResponse:
+        raise unimplemented("ImportAccounts", 6)

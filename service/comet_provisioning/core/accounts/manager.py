@@ -1,0 +1,551 @@
+"""The account lifecycle's entry points: the original module's commands, made idempotent,
+concurrency-safe and resumable.
+
+Status machine: PENDING -> ACTIVE <-> SUSPENDED -> TERMINATED, and FAILED (with the step and error
+that stopped provisioning) -> ACTIVE on a resume. An action not allowed in the current status is
+FAILED_PRECONDITION; repeating an action whose result already holds succeeds without a Comet call.
+
+Work on one account is serialized by `AccountGuard` (a lock here, a lease across replicas);
+`run_exclusive` adds AIP-155 request ids on top: the first successful outcome is stored and a
+retry with the same id gets it back, waiting while the first call still runs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import datetime as dt
+import hmac
+import logging
+import uuid
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+
+from sqlalchemy.exc import IntegrityError
+
+from comet_provisioning.comet import CometUserNotFound
+from comet_provisioning.core.catalog import resolve_quantities
+from comet_provisioning.core.errors import ErrorKind, FieldViolation, ServiceError, Violations, not_found
+from comet_provisioning.core.models import Product
+from comet_provisioning.core.pagination import decode_page
+from comet_provisioning.core.products import ProductManager
+from comet_provisioning.store import account_rows as rows
+from comet_provisioning.store import idempotency
+from comet_provisioning.store.account_records import Account, AccountFilter, Customer, Event, Status
+from comet_provisioning.store.crypto import SecretBox
+from comet_provisioning.store.database import Database
+from comet_provisioning.store.types import utcnow
+
+from .desired import desired_profile
+from .guard import AccountGuard
+from .journal import Journal
+from .ports import CometClients
+from .profile import DesiredProfile, set_suspended
+from .provisioner import Provisioner, ProvisionResult
+
+log = logging.getLogger("comet_provisioning.accounts")
+
+MIN_PASSWORD_LENGTH = 8
+MAX_PASSWORD_LENGTH = 256
+_TEXT_LIMITS = {"customer.email": 320, "customer.first_name": 200, "customer.last_name": 200}
+_REFERENCE_MAX = 200
+_REASON_MAX = 500
+
+
+@dataclass(frozen=True)
+class Order:
+    product_id: str
+    customer: Customer
+    options: Mapping[str, int]
+    username: str = ""
+    password: str = dataclasses.field(default="", repr=False)
+
+
+@dataclass(frozen=True)
+class AccountView:
+    """An account with the quotas its product and options put in force (None: product gone)."""
+
+    account: Account
+    quotas: DesiredProfile | None
+
+
+class AccountManager:
+    def __init__(
+        self,
+        db: Database,
+        box: SecretBox,
+        clients: CometClients,
+        products: ProductManager,
+        *,
+        replica_id: str = "",
+        lease_ttl: dt.timedelta = dt.timedelta(seconds=60),
+        event_retention: int = 1000,
+    ) -> None:
+        self._db = db
+        self._box = box
+        self._clients = clients
+        self._products = products
+        self.replica_id = replica_id or uuid.uuid4().hex
+        self._provisioner = Provisioner(db, box, clients)
+        self._guard = AccountGuard(self._acquire_lease, self._release_lease, lease_ttl)
+        self._event_retention = event_retention
+
+    # -- plumbing ---------------------------------------------------------------------------------
+
+    async def _acquire_lease(self, account_id: str, ttl: dt.timedelta) -> bool:
+        async with self._db.transaction() as conn:
+            return await rows.acquire_lease(conn, account_id, self.replica_id, ttl)
+
+    async def _release_lease(self, account_id: str) -> None:
+        async with self._db.transaction() as conn:
+            await rows.release_lease(conn, account_id, self.replica_id)
+
+    async def _load(self, account_id: str) -> Account:
+        async with self._db.read() as conn:
+            account = await rows.get_account(conn, account_id)
+        if account is None:
+            raise not_found("account", account_id)
+        return account
+
+    async def _product(self, product_id: str) -> Product:
+        if not product_id:
+            raise ServiceError(
+                ErrorKind.FAILED_PRECONDITION, "PRODUCT_GONE", "the account's product no longer exists"
+            )
+        async with self._db.read() as conn:
+            return await self._products.get_product(conn, product_id)
+
+    def fingerprint(self, method: str, request_bytes: bytes) -> str:
+        return self._box.fingerprint(method.encode() + b"\x00" + request_bytes)
+
+    async def run_exclusive(
+        self,
+        account_id: str,
+        method: str,
+        request_id: str,
+        fingerprint: str,
+        work: Callable[[], Awaitable[bytes]],
+        *,
+        timeout_s: float | None = None,
+    ) -> bytes:
+        """Runs `work` (which returns the serialized response) alone on the account, at most once
+        per request id; the caller's deadline bounds the wait and the Comet calls alike."""
+        await self._load(account_id)  # NOT_FOUND before waiting for anything
+        try:
+            async with asyncio.timeout(timeout_s):
+                stored = await self._stored(method, request_id, fingerprint)
+                if stored is not None:
+                    return stored
+                async with self._guard.hold(account_id):
+                    stored = await self._stored(method, request_id, fingerprint)
+                    if stored is not None:
+                        return stored
+                    data = await work()
+                    if request_id:
+                        await self._remember(method, request_id, fingerprint, data)
+                    return data
+        except TimeoutError as exc:
+            raise _deadline(account_id) from exc
+
+    async def _stored(self, method: str, request_id: str, fingerprint: str) -> bytes | None:
+        if not request_id:
+            return None
+        async with self._db.read() as conn:
+            stored = await idempotency.lookup(conn, method, request_id)
+        if stored is None:
+            return None
+        if not hmac.compare_digest(stored.fingerprint, fingerprint):
+            raise _request_id_reused(method, request_id)
+        return stored.response
+
+    async def _remember(self, method: str, request_id: str, fingerprint: str, data: bytes) -> None:
+        try:
+            async with self._db.transaction() as conn:
+                await idempotency.remember(conn, method, request_id, fingerprint, data)
+        except IntegrityError:
+            pass  # a twin on another replica remembered the same outcome first
+
+    async def _save(self, account: Account, journal: Journal) -> Account:
+        async with self._db.transaction() as conn:
+            saved = await rows.save_account(conn, account)
+            await rows.add_events(conn, journal.take())
+        return saved
+
+    # -- reads ------------------------------------------------------------------------------------
+
+    async def view(self, account: Account, products: dict[str, Product | None] | None = None) -> AccountView:
+        cache = products if products is not None else {}
+        if account.product_id not in cache:
+            try:
+                cache[account.product_id] = await self._product(account.product_id)
+            except ServiceError:
+                cache[account.product_id] = None
+        product = cache[account.product_id]
+        quotas = desired_profile(product, account.options) if product is not None else None
+        return AccountView(account, quotas)
+
+    async def get(self, account_id: str) -> AccountView:
+        return await self.view(await self._load(account_id))
+
+    async def list_accounts(
+        self, where: AccountFilter, page_size: int, page_token: str
+    ) -> tuple[list[AccountView], str]:
+        page = decode_page(
+            page_size,
+            page_token,
+            "ListAccounts",
+            where.server_id,
+            where.product_id,
+            where.status.value if where.status else "",
+            where.customer_reference,
+        )
+        async with self._db.read() as conn:
+            found = await rows.list_accounts(conn, where, offset=page.offset, limit=page.fetch)
+        cache: dict[str, Product | None] = {}
+        views = [await self.view(account, cache) for account in found[: page.size]]
+        return views, page.next_token(len(found))
+
+    async def events(self, account_id: str, page_size: int, page_token: str) -> tuple[list[Event], str]:
+        await self._load(account_id)
+        page = decode_page(page_size, page_token, "ListAccountEvents", account_id)
+        async with self._db.read() as conn:
+            # Offsets over an append-only, newest-first log: stable enough for paging a history.
+            events = await rows.list_events(conn, account_id, before_id=0, limit=page.offset + page.fetch)
+        window = events[page.offset : page.offset + page.fetch]
+        return window[: page.size], page.next_token(len(window))
+
+    # -- create and provision ---------------------------------------------------------------------
+
+    async def create(
+        self, order: Order, *, request_id: str, fingerprint: str, timeout_s: float | None = None
+    ) -> tuple[AccountView, str]:
+        """Records the order (once per request id) and provisions it when the product sets up on
+        order. A retry of a FAILED or interrupted create resumes it. Returns (view, generated
+        password or "")."""
+        product = await self._product_for_order(order)
+        quantities = resolve_quantities(product, order.options, field="options")
+        _check_order(order)
+        try:
+            async with asyncio.timeout(timeout_s):
+                account = await self._insert_or_find(order, product, quantities, request_id, fingerprint)
+                async with self._guard.hold(account.id):
+                    account = await self._load(account.id)
+                    if account.status in (Status.PENDING, Status.FAILED) and account.provision_requested:
+                        result = await self._provision_locked(account, product, "create", request_id)
+                        return await self.view(result.account), result.generated_password
+                    return await self.view(account), ""
+        except TimeoutError as exc:
+            raise _deadline("") from exc
+
+    async def _product_for_order(self, order: Order) -> Product:
+        if not order.product_id:
+            violations = Violations()
+            violations.add("product_id", "required")
+            violations.raise_if_any()
+        try:
+            return await self._product(order.product_id)
+        except ServiceError as err:
+            if err.kind is ErrorKind.NOT_FOUND:
+                raise ServiceError(
+                    ErrorKind.NOT_FOUND,
+                    err.reason,
+                    err.message,
+                    metadata=err.metadata | {"field": "product_id"},
+                ) from err
+            raise
+
+    async def _insert_or_find(
+        self, order: Order, product: Product, quantities: dict[str, int], request_id: str, fingerprint: str
+    ) -> Account:
+        if request_id:
+            async with self._db.read() as conn:
+                existing = await rows.get_by_create_request(conn, request_id)
+            if existing is not None:
+                return _same_order(existing, fingerprint, request_id)
+        now = utcnow()
+        account_id = uuid.uuid4().hex
+        account = Account(
+            id=account_id,
+            product_id=product.id,
+            customer=order.customer,
+            options=quantities,
+            status=Status.PENDING,
+            create_time=now,
+            update_time=now,
+            requested_username=order.username,
+            provision_requested=product.setup_mode != "MANUAL",
+            pending_password_enc=(
+                self._provisioner.seal_password(account_id, order.password) if order.password else None
+            ),
+            create_request_id=request_id,
+            create_fingerprint=fingerprint if request_id else "",
+        )
+        journal = Journal(account_id, "create", request_id)
+        journal.note("record_order", "SUCCEEDED", f"product {product.id}")
+        try:
+            async with self._db.transaction() as conn:
+                await rows.insert_account(conn, account)
+                await rows.add_events(conn, journal.take())
+        except IntegrityError:
+            if not request_id:
+                raise
+            async with self._db.read() as conn:
+                existing = await rows.get_by_create_request(conn, request_id)
+            if existing is None:
+                raise
+            return _same_order(existing, fingerprint, request_id)
+        return account
+
+    async def provision_locked(self, account_id: str, request_id: str) -> tuple[AccountView, str]:
+        """ProvisionAccount, inside run_exclusive: accept a PENDING order or resume a FAILED one."""
+        account = await self._load(account_id)
+        if account.status is Status.TERMINATED:
+            raise _precondition(account, "provision")
+        if account.status in (Status.ACTIVE, Status.SUSPENDED):
+            return await self.view(account), ""
+        product = await self._product(account.product_id)
+        if not account.provision_requested:
+            account = await self._save(
+                dataclasses.replace(account, provision_requested=True), Journal(account.id, "provision")
+            )
+        result = await self._provision_locked(account, product, "provision", request_id)
+        return await self.view(result.account), result.generated_password
+
+    async def _provision_locked(
+        self, account: Account, product: Product, operation: str, request_id: str
+    ) -> ProvisionResult:
+        journal = Journal(account.id, operation, request_id)
+        return await self._provisioner.provision(account, product, journal)
+
+    async def resume_unfinished(self, *, limit: int = 500, concurrency: int = 8) -> int:
+        """The start-up sweep: provisioning that was asked for and never finished (a crash, a
+        replica that died) continues from what the journal and Comet say is done."""
+        async with self._db.read() as conn:
+            pending = await rows.unfinished_accounts(conn, limit=limit)
+        gate = asyncio.Semaphore(concurrency)
+
+        async def resume(account_id: str) -> bool:
+            async with gate:
+                try:
+                    async with self._guard.hold(account_id):
+                        account = await self._load(account_id)
+                        if account.status is not Status.PENDING or not account.provision_requested:
+                            return False
+                        product = await self._product(account.product_id)
+                        await self._provision_locked(account, product, "resume", "")
+                        return True
+                except ServiceError as err:
+                    log.warning(
+                        "resuming an account failed",
+                        extra={"account_id": account_id, "reason": err.reason},
+                    )
+                    return False
+
+        results = await asyncio.gather(*(resume(account_id) for account_id in pending))
+        if pending:
+            log.info(
+                "resumed unfinished provisioning", extra={"found": len(pending), "resumed": sum(results)}
+            )
+        return sum(results)
+
+    # -- the module commands (call inside run_exclusive) ------------------------------------------
+
+    async def _comet_account(self, account_id: str, operation: str, allowed: tuple[Status, ...]) -> Account:
+        account = await self._load(account_id)
+        if account.status not in allowed:
+            raise _precondition(account, operation)
+        return account
+
+    async def suspend_locked(self, account_id: str, reason: str, request_id: str) -> AccountView:
+        _check_length("reason", reason, _REASON_MAX)
+        account = await self._comet_account(account_id, "suspend", (Status.ACTIVE, Status.SUSPENDED))
+        journal = Journal(account.id, "suspend", request_id)
+        if account.status is Status.SUSPENDED:
+            journal.note("set_suspended", "SKIPPED", "already suspended")
+        else:
+            await self._set_suspended(account, True, journal)
+        saved = await self._save(
+            dataclasses.replace(
+                account, status=Status.SUSPENDED, suspend_reason=reason or account.suspend_reason
+            ),
+            journal,
+        )
+        return await self.view(saved)
+
+    async def unsuspend_locked(self, account_id: str, request_id: str) -> AccountView:
+        account = await self._comet_account(account_id, "unsuspend", (Status.ACTIVE, Status.SUSPENDED))
+        journal = Journal(account.id, "unsuspend", request_id)
+        if account.status is Status.ACTIVE:
+            journal.note("set_suspended", "SKIPPED", "not suspended")
+        else:
+            await self._set_suspended(account, False, journal)
+        saved = await self._save(
+            dataclasses.replace(account, status=Status.ACTIVE, suspend_reason=""), journal
+        )
+        return await self.view(saved)
+
+    async def _set_suspended(self, account: Account, suspended: bool, journal: Journal) -> None:
+        client = await self._clients.client(account.server_id)
+        with journal.step("set_suspended", "set-user-profile-hash"):
+            await self._provisioner._comet(
+                account,
+                lambda: client.update_user_profile(account.username, lambda p: set_suspended(p, suspended)),
+            )
+
+    async def terminate_locked(
+        self, account_id: str, *, uninstall: bool, remove_config: bool, request_id: str
+    ) -> AccountView:
+        account = await self._load(account_id)
+        journal = Journal(account.id, "terminate", request_id)
+        if account.status is Status.TERMINATED:
+            return await self.view(account)
+        if account.comet_user_may_exist and account.username and account.server_id:
+            client = await self._clients.client(account.server_id)
+            with journal.step("delete_user", "delete-user") as outcome:
+                try:
+                    await self._provisioner._comet(
+                        account,
+                        lambda: client.delete_user(
+                            account.username, uninstall=uninstall, remove_config=remove_config
+                        ),
+                    )
+                except ServiceError as err:
+                    if not isinstance(err.__cause__, CometUserNotFound):
+                        raise
+                    outcome.skipped("the user was already gone from Comet")
+        else:
+            journal.note("delete_user", "SKIPPED", "no Comet user was ever created")
+        saved = await self._save(
+            dataclasses.replace(
+                account,
+                status=Status.TERMINATED,
+                provision_requested=False,
+                pending_password_enc=None,
+                terminate_time=utcnow(),
+            ),
+            journal,
+        )
+        return await self.view(saved)
+
+    async def change_password_locked(
+        self, account_id: str, new_password: str, request_id: str
+    ) -> AccountView:
+        _check_password("new_password", new_password, required=True)
+        account = await self._comet_account(account_id, "change_password", (Status.ACTIVE, Status.SUSPENDED))
+        journal = Journal(account.id, "change_password", request_id)
+        client = await self._clients.client(account.server_id)
+        with journal.step("reset_password", "reset-user-password"):
+            await self._provisioner._comet(
+                account, lambda: client.reset_user_password(account.username, new_password)
+            )
+        return await self.view(await self._save(account, journal))
+
+    async def change_package_locked(
+        self, account_id: str, product_id: str, options: Mapping[str, int], request_id: str
+    ) -> AccountView:
+        account = await self._load(account_id)
+        if account.status is Status.TERMINATED:
+            raise _precondition(account, "change_package")
+        new_product_id = product_id or account.product_id
+        product = await self._product(new_product_id)
+        merged = {
+            option.key: options.get(option.key, account.options.get(option.key, option.default_quantity))
+            for option in product.options
+        }
+        merged.update(options)  # unknown keys reach resolve_quantities, which names them
+        quantities = resolve_quantities(product, merged, field="options")
+        if product.server_group_id != (await self._product(account.product_id)).server_group_id and (
+            account.comet_user_may_exist
+        ):
+            raise ServiceError(
+                ErrorKind.FAILED_PRECONDITION,
+                "SERVER_GROUP_CHANGE",
+                "the new product places accounts in another server group; the Comet user cannot move",
+                metadata={"account_id": account.id, "product_id": product.id},
+            )
+        journal = Journal(account.id, "change_package", request_id)
+        changed = dataclasses.replace(account, product_id=product.id, options=quantities)
+        if account.status in (Status.ACTIVE, Status.SUSPENDED):
+            await self._provisioner.apply_quotas(changed, product, journal)
+        else:
+            journal.note("apply_quotas", "SKIPPED", "applied when the account is provisioned")
+        return await self.view(await self._save(changed, journal))
+
+
+def _same_order(existing: Account, fingerprint: str, request_id: str) -> Account:
+    if not hmac.compare_digest(existing.create_fingerprint, fingerprint):
+        raise _request_id_reused("CreateAccount", request_id)
+    return existing
+
+
+def _request_id_reused(method: str, request_id: str) -> ServiceError:
+
+    return ServiceError(
+        ErrorKind.INVALID_ARGUMENT,
+        "REQUEST_ID_REUSED",
+        f"request id {request_id!r} was already used for a different {method} request",
+        metadata={"method": method, "request_id": request_id},
+        violations=[FieldViolation("request_id", "already used for a different request")],
+    )
+
+
+def _deadline(account_id: str) -> ServiceError:
+    return ServiceError(
+        ErrorKind.DEADLINE_EXCEEDED,
+        "DEADLINE_EXCEEDED",
+        "the deadline passed before the work finished; progress is kept and a retry resumes it",
+        metadata={"account_id": account_id} if account_id else {},
+    )
+
+
+def _precondition(account: Account, operation: str) -> ServiceError:
+    return ServiceError(
+        ErrorKind.FAILED_PRECONDITION,
+        "INVALID_ACCOUNT_STATUS",
+        f"cannot {operation.replace('_', ' ')} an account that is {account.status.value}",
+        metadata={"account_id": account.id, "status": account.status.value, "operation": operation},
+    )
+
+
+def _check_length(field: str, value: str, limit: int, violations: Violations | None = None) -> None:
+    own = violations is None
+    found = violations if violations is not None else Violations()
+    if len(value) > limit:
+        found.add(field, f"at most {limit} characters")
+    if own:
+        found.raise_if_any()
+
+
+def _check_password(
+    field: str, password: str, *, required: bool, violations: Violations | None = None
+) -> None:
+    own = violations is None
+    found = violations if violations is not None else Violations()
+    if not password:
+        if required:
+            found.add(field, "required")
+    elif len(password) < MIN_PASSWORD_LENGTH:
+        found.add(field, f"at least {MIN_PASSWORD_LENGTH} characters")
+    elif len(password) > MAX_PASSWORD_LENGTH:
+        found.add(field, f"at most {MAX_PASSWORD_LENGTH} characters")
+    if own:
+        found.raise_if_any()
+
+
+def _check_order(order: Order) -> None:
+    violations = Violations()
+    customer = order.customer
+    if not (customer.email or customer.first_name or customer.reference):
+        violations.add("customer", "give at least one of email, first_name or reference")
+    for field, value in (
+        ("customer.email", customer.email),
+        ("customer.first_name", customer.first_name),
+        ("customer.last_name", customer.last_name),
+    ):
+        _check_length(field, value, _TEXT_LIMITS[field], violations)
+    _check_length("customer.reference", customer.reference, _REFERENCE_MAX, violations)
+    if customer.email and ("@" not in customer.email or any(c.isspace() for c in customer.email)):
+        violations.add("customer.email", "not an e-mail address")
+    _check_length("username", order.username, 100, violations)
+    _check_password("password", order.password, required=False, violations=violations)
+    violations.raise_if_any()
