@@ -6,7 +6,9 @@ data directory, reflection on, plaintext only on loopback unless TLS files are g
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
@@ -18,6 +20,28 @@ ENV_PREFIX = "COMET_PROVISIONING_"
 
 class ConfigError(ValueError):
     """The configuration is invalid; the message names the setting."""
+
+
+# Caller roles, weakest first; each includes the ones before it (see api/auth.py for the method map).
+ROLE_NAMES = ("viewer", "provisioner", "admin")
+_TOKEN_HASH = re.compile(r"sha256:[0-9a-f]{64}")
+
+
+@dataclass(frozen=True)
+class TokenEntry:
+    """A bearer token a caller may present: its name (logged as the caller), hash and role."""
+
+    name: str
+    hash: str = field(repr=False)  # "sha256:<64 hex>" of the token (`comet-provisioning hash-token`)
+    role: str
+
+
+@dataclass(frozen=True)
+class ClientCertEntry:
+    """A client certificate identity (subject CN or a DNS/URI SAN) and the role it is given."""
+
+    name: str
+    role: str
 
 
 @dataclass
@@ -52,8 +76,23 @@ class Settings:
     # TLS for the gRPC listener.
     tls_cert_file: str = ""
     tls_key_file: str = ""
-    # CA bundle to verify client certificates (mTLS); empty for no client certificates.
+    # CA bundle to verify client certificates (mTLS); empty for no client certificates. When set,
+    # every connection must present a certificate signed by it.
     tls_client_ca_file: str = ""
+    # Serve plaintext gRPC on a non-loopback address (behind a TLS-terminating proxy or in a
+    # private network). Without TLS files and without this, only loopback addresses are allowed.
+    allow_plaintext: bool = False
+    # Bearer tokens ([[tokens]] name/hash/role in the file; JSON list in COMET_PROVISIONING_TOKENS).
+    # No tokens and no client CA means no authentication: allowed on loopback or with --demo only.
+    tokens: list[TokenEntry] = field(default_factory=list)
+    # Client certificate identities ([[client_certs]] name/role; JSON in COMET_PROVISIONING_CLIENT_CERTS).
+    client_certs: list[ClientCertEntry] = field(default_factory=list)
+    # Let reflection (grpcurl list/describe) answer callers without credentials.
+    reflection_public: bool = True
+    # RPCs per Comet server that may wait for a free connection; beyond it COMET_SERVER_BUSY.
+    max_waiting_per_server: int = 200
+    # Seconds between refreshes of the accounts-by-status gauge.
+    metrics_refresh_s: float = 30.0
 
     @property
     def effective_database_url(self) -> str:
@@ -79,6 +118,65 @@ def _coerce(name: str, raw: Any, target: Any) -> Any:
         raise ConfigError(f"setting {name!r}: cannot use {raw!r} as {kind.__name__}") from exc
 
 
+def _entries(name: str, raw: Any, keys: tuple[str, ...]) -> list[dict[str, str]]:
+    if isinstance(raw, str):
+        try:
+            raw = json.loads(raw) if raw.strip() else []
+        except json.JSONDecodeError as exc:
+            raise ConfigError(f"setting {name!r}: not valid JSON ({exc.msg})") from None
+    if isinstance(raw, dict):
+        raw = [raw]
+    if not isinstance(raw, list):
+        raise ConfigError(f"setting {name!r}: expected a list of tables with {', '.join(keys)}")
+    found: list[dict[str, str]] = []
+    for index, item in enumerate(raw):
+        if isinstance(item, TokenEntry | ClientCertEntry):
+            item = dataclasses.asdict(item)
+        if not isinstance(item, dict) or set(item) != set(keys):
+            shown = sorted(item) if isinstance(item, dict) else type(item).__name__
+            raise ConfigError(f"setting {name!r}[{index}]: expected keys {', '.join(keys)}, got {shown}")
+        entry = {key: str(item[key]).strip() for key in keys}
+        if not entry["name"]:
+            raise ConfigError(f"setting {name!r}[{index}]: name must not be empty")
+        if entry["role"] not in ROLE_NAMES:
+            raise ConfigError(
+                f"setting {name!r}[{index}] ({entry['name']}): role must be one of {', '.join(ROLE_NAMES)}"
+            )
+        found.append(entry)
+    names = [entry["name"] for entry in found]
+    if len(set(names)) != len(names):
+        raise ConfigError(f"setting {name!r}: names must be unique")
+    return found
+
+
+def _tokens(raw: Any) -> list[TokenEntry]:
+    entries = _entries("tokens", raw, ("name", "hash", "role"))
+    for index, entry in enumerate(entries):
+        entry["hash"] = entry["hash"].lower()
+        if not _TOKEN_HASH.fullmatch(entry["hash"]):
+            # never echo the value: someone may have pasted the token itself
+            raise ConfigError(
+                f"setting 'tokens'[{index}] ({entry['name']}): hash must be sha256:<64 hex digits> "
+                "(make one with `comet-provisioning hash-token`)"
+            )
+    hashes = [entry["hash"] for entry in entries]
+    if len(set(hashes)) != len(hashes):
+        raise ConfigError("setting 'tokens': two entries have the same hash")
+    return [TokenEntry(**entry) for entry in entries]
+
+
+def _client_certs(raw: Any) -> list[ClientCertEntry]:
+    return [ClientCertEntry(**entry) for entry in _entries("client_certs", raw, ("name", "role"))]
+
+
+_STRUCTURED = {"tokens": _tokens, "client_certs": _client_certs}
+
+
+def _set(settings: Settings, name: str, raw: Any) -> None:
+    parse = _STRUCTURED.get(name)
+    setattr(settings, name, parse(raw) if parse else _coerce(name, raw, getattr(settings, name)))
+
+
 def load(
     config_file: str | None = None,
     env: Mapping[str, str] | None = None,
@@ -95,15 +193,15 @@ def load(
         for key, value in data.items():
             if key not in known:
                 raise ConfigError(f"config file {config_file}: unknown setting {key!r}")
-            setattr(settings, key, _coerce(key, value, getattr(settings, key)))
+            _set(settings, key, value)
     environ = os.environ if env is None else env
     for name in known:
         raw = environ.get(ENV_PREFIX + name.upper())
         if raw is not None:
-            setattr(settings, name, _coerce(name, raw, getattr(settings, name)))
+            _set(settings, name, raw)
     for name, value in (overrides or {}).items():
         if value is not None:
-            setattr(settings, name, _coerce(name, value, getattr(settings, name)))
+            _set(settings, name, value)
     return settings
 
 

@@ -1,0 +1,252 @@
+"""Prometheus metrics that are not about gRPC: Comet calls, accounts, usage syncs, waiting RPCs.
+
+Everything lives in one `CollectorRegistry` per `ServiceMetrics` (never the global default), so tests
+and several services in one process do not share counters. The gRPC server metrics are in
+`api/metrics.py` and register into the same registry.
+
+Wiring (see app.py): pass `metrics.comet` as the `observer=` of `CometClientRegistry`; start
+`metrics.watch_accounts(store.count_by_status)`; call `metrics.record_usage_sync(server_id, when)`
+after each usage sync; optionally `metrics.comet.open_connections_source = ...` and
+`metrics.watch_limiter(limiter)`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import threading
+import time
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from datetime import datetime
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+from comet_provisioning.comet.observe import CallRecord
+from comet_provisioning.core.limits import ServerCallLimiter
+
+log = logging.getLogger("comet_provisioning.metrics")
+
+__all__ = ["CometCallMetrics", "MetricsServer", "ServiceMetrics", "parse_listen"]
+
+NAMESPACE = "comet_provisioning"
+
+# Comet calls range from a few milliseconds (meta) to tens of seconds (a slow server near timeout).
+_COMET_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
+_WAIT_BUCKETS = (0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+
+CountByStatus = Callable[[], Awaitable[Mapping[str, int]]]
+
+
+class CometCallMetrics:
+    """A `CallObserver` for `CometClientRegistry`: per server and endpoint, calls and timings.
+
+    `on_call` is cheap and never raises, as the observer contract requires.
+    """
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.calls = Counter(
+            "comet_calls",
+            "HTTP attempts against Comet Servers, by outcome (ok or the error kind).",
+            ["server_id", "endpoint", "outcome"],
+            namespace=NAMESPACE,
+            registry=registry,
+        )
+        self.latency = Histogram(
+            "comet_call_duration_seconds",
+            "Duration of one HTTP attempt against a Comet Server, pool wait included.",
+            ["server_id", "endpoint"],
+            namespace=NAMESPACE,
+            buckets=_COMET_BUCKETS,
+            registry=registry,
+        )
+        self.pool_wait = Histogram(
+            "comet_pool_wait_seconds",
+            "Time an attempt waited for a pooled connection to the Comet Server.",
+            ["server_id", "endpoint"],
+            namespace=NAMESPACE,
+            buckets=_WAIT_BUCKETS,
+            registry=registry,
+        )
+        # Set by whoever owns the client registry: {server_id: open sockets}. Read at scrape time.
+        self.open_connections_source: Callable[[], Mapping[str, int]] | None = None
+        registry.register(_Callback(self._open_connections))
+
+    def on_call(self, record: CallRecord) -> None:
+        try:
+            self.calls.labels(record.server_id, record.endpoint, record.outcome).inc()
+            self.latency.labels(record.server_id, record.endpoint).observe(record.duration_s)
+            self.pool_wait.labels(record.server_id, record.endpoint).observe(record.pool_wait_s)
+        except Exception:  # pragma: no cover - a metrics bug must not break a Comet call
+            log.exception("recording a comet call failed")
+
+    def _open_connections(self) -> Iterable[GaugeMetricFamily]:
+        source = self.open_connections_source
+        if source is None:
+            return []
+        family = GaugeMetricFamily(
+            f"{NAMESPACE}_comet_open_connections",
+            "Open connections to each Comet Server (pooled, idle or busy).",
+            labels=["server_id"],
+        )
+        for server_id, count in sorted(source().items()):
+            family.add_metric([server_id], count)
+        return [family]
+
+
+class _Callback(Collector):
+    """A collector whose samples come from a function, evaluated at scrape time."""
+
+    def __init__(self, collect: Callable[[], Iterable[GaugeMetricFamily]]) -> None:
+        self._collect = collect
+
+    def collect(self) -> Iterable[GaugeMetricFamily]:
+        try:
+            return list(self._collect())
+        except Exception:
+            log.exception("metrics callback failed")
+            return []
+
+
+class ServiceMetrics:
+    """The service's registry and its non-gRPC metrics."""
+
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry or CollectorRegistry(auto_describe=True)
+        self.comet = CometCallMetrics(self.registry)
+        self.accounts = Gauge(
+            "accounts",
+            "Accounts in the store by status (refreshed periodically).",
+            ["status"],
+            namespace=NAMESPACE,
+            registry=self.registry,
+        )
+        self._accounts_seen: set[str] = set()
+        self._usage_syncs: dict[str, float] = {}
+        self._usage_lock = threading.Lock()
+        self._limiters: list[ServerCallLimiter] = []
+        self.registry.register(_Callback(self._usage_sync_age))
+        self.registry.register(_Callback(self._limiter_lanes))
+
+    # -- usage sync -------------------------------------------------------------------------------
+
+    def record_usage_sync(self, server_id: str, when: datetime | float | None = None) -> None:
+        """Notes a finished usage sync of a server (`when`: aware datetime or epoch seconds; now)."""
+        stamp = (
+            time.time() if when is None else when.timestamp() if isinstance(when, datetime) else float(when)
+        )
+        with self._usage_lock:
+            self._usage_syncs[server_id] = stamp
+
+    def forget_server(self, server_id: str) -> None:
+        with self._usage_lock:
+            self._usage_syncs.pop(server_id, None)
+
+    def _usage_sync_age(self) -> Iterable[GaugeMetricFamily]:
+        age = GaugeMetricFamily(
+            f"{NAMESPACE}_usage_sync_age_seconds",
+            "Seconds since the last finished usage sync of each Comet Server.",
+            labels=["server_id"],
+        )
+        last = GaugeMetricFamily(
+            f"{NAMESPACE}_usage_sync_last_timestamp_seconds",
+            "Unix time of the last finished usage sync of each Comet Server.",
+            labels=["server_id"],
+        )
+        now = time.time()
+        with self._usage_lock:
+            syncs = sorted(self._usage_syncs.items())
+        for server_id, stamp in syncs:
+            age.add_metric([server_id], max(0.0, now - stamp))
+            last.add_metric([server_id], stamp)
+        return [age, last]
+
+    # -- accounts by status ------------------------------------------------------------------------
+
+    async def refresh_accounts(self, count_by_status: CountByStatus) -> None:
+        """Sets the accounts gauge from one store query; statuses that disappeared drop to 0."""
+        counts = dict(await count_by_status())
+        for status in self._accounts_seen - counts.keys():
+            self.accounts.labels(status).set(0)
+        for status, count in counts.items():
+            self.accounts.labels(status).set(count)
+        self._accounts_seen |= counts.keys()
+
+    def watch_accounts(self, count_by_status: CountByStatus, interval_s: float = 30.0) -> asyncio.Task[None]:
+        """Refreshes the accounts gauge now and every `interval_s` until the task is cancelled."""
+
+        async def loop() -> None:
+            while True:
+                try:
+                    await self.refresh_accounts(count_by_status)
+                except Exception:
+                    log.exception("refreshing the accounts gauge failed")
+                await asyncio.sleep(interval_s)
+
+        return asyncio.get_running_loop().create_task(loop(), name="metrics-accounts")
+
+    # -- per-server call limiter -----------------------------------------------------------------
+
+    def watch_limiter(self, limiter: ServerCallLimiter) -> None:
+        self._limiters.append(limiter)
+
+    def _limiter_lanes(self) -> Iterable[GaugeMetricFamily]:
+        if not self._limiters:
+            return []
+        active = GaugeMetricFamily(
+            f"{NAMESPACE}_comet_rpcs_active",
+            "RPCs doing Comet work on each server (ServerCallLimiter).",
+            labels=["server_id"],
+        )
+        waiting = GaugeMetricFamily(
+            f"{NAMESPACE}_comet_rpcs_waiting",
+            "RPCs waiting for their turn on each server (ServerCallLimiter).",
+            labels=["server_id"],
+        )
+        refused = GaugeMetricFamily(
+            f"{NAMESPACE}_comet_rpcs_refused",
+            "RPCs refused with COMET_SERVER_BUSY since start (all servers).",
+        )
+        total = 0
+        for limiter in self._limiters:
+            for server_id, lane in sorted(limiter.snapshot().items()):
+                active.add_metric([server_id], lane.active)
+                waiting.add_metric([server_id], lane.waiting)
+            total += limiter.refused
+        refused.add_metric([], total)
+        return [active, waiting, refused]
+
+
+def parse_listen(listen: str) -> tuple[str, int]:
+    host, sep, port = listen.rpartition(":")
+    if not sep or not port.isdigit():
+        raise ValueError(f"expected HOST:PORT, got {listen!r}")
+    return host.strip("[]") or "0.0.0.0", int(port)  # noqa: S104 - ":9090" means all interfaces
+
+
+class MetricsServer:
+    """/metrics over HTTP on its own thread (scrapes keep working while the event loop is busy)."""
+
+    def __init__(self, registry: CollectorRegistry, listen: str) -> None:
+        self.registry = registry
+        self.host, self.port = parse_listen(listen)
+        self._server: Any = None
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> int:
+        server, thread = start_http_server(self.port, addr=self.host, registry=self.registry)
+        self._server, self._thread = server, thread
+        self.port = int(server.server_address[1])
+        return self.port
+
+    def stop(self) -> None:
+        if self._server is not None:
+            with contextlib.suppress(Exception):
+                self._server.shutdown()
+                self._server.server_close()
+            if self._thread is not None:
+                self._thread.join(5)
+            self._server = None
