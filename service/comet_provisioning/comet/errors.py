@@ -123,13 +123,18 @@ class CometTLSError(CometError):
 
 
 class CometNotCometServer(CometError):
-    """Something answered, but not a Comet Server (HTML, non-JSON, a proxy's error page)."""
+    """Something answered, but not a Comet Server (HTML, non-JSON, a proxy's error page).
+
+    Retryable when the HTTP status is a transient server error (500, 502, 503, 504): a proxy in
+    front of Comet, or Comet itself failing with a plain-text 500 (as Go's ``http.Error`` writes).
+    A 200 or 404 with a web page means the address is wrong, which retrying will not fix.
+    """
 
     kind = "not_comet_server"
 
     @property
     def retryable(self) -> bool:
-        return self.http_status in (502, 503, 504)
+        return self.http_status in _TRANSIENT_HTTP
 
 
 class CometAuthFailed(CometError):
