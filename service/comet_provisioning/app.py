@@ -12,14 +12,20 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from comet_provisioning.api.accounts import AccountServicer
+from comet_provisioning.api.auth import SERVICE_DESCRIPTORS, Authenticator, AuthInterceptor
 from comet_provisioning.api.catalog import CatalogServicer
+from comet_provisioning.api.metrics import GrpcServerMetrics, MetricsInterceptor
 from comet_provisioning.api.server import GrpcServer, Servicers, build_server
 from comet_provisioning.api.servers import ServerServicer
+from comet_provisioning.api.tls import Exposure, plan_exposure
+from comet_provisioning.comet.observe import CallObserver
 from comet_provisioning.comet.registry import CometClientRegistry
 from comet_provisioning.config import ConfigError, Settings
 from comet_provisioning.core.accounts.manager import AccountManager
+from comet_provisioning.core.limits import ServerCallLimiter
 from comet_provisioning.core.products import ProductManager
 from comet_provisioning.core.servers import ServerManager
+from comet_provisioning.metrics import MetricsServer, ServiceMetrics
 from comet_provisioning.store import (
     Database,
     SecretBox,
@@ -78,17 +84,21 @@ async def prepare_database(db: Database, settings: Settings) -> None:
 
 
 @contextlib.asynccontextmanager
-async def open_resources(settings: Settings, *, demo: bool = False) -> AsyncIterator[Resources]:
+async def open_resources(
+    settings: Settings, *, demo: bool = False, observer: CallObserver | None = None
+) -> AsyncIterator[Resources]:
     """Key, database (migrated), Comet client registry and managers; closed when the block exits."""
     box = secret_box(settings, demo=demo)
     db = open_database(settings.effective_database_url)
-    registry = CometClientRegistry()
+    registry = CometClientRegistry(observer=observer)
     try:
         await prepare_database(db, settings)
         await idempotency.prune(db, IDEMPOTENCY_RETENTION)
         servers = ServerManager(db, box, registry, ca_dir=Path(settings.data_dir) / "ca")
         products = ProductManager()
-        accounts = AccountManager(db, box, servers, products)
+        accounts = AccountManager(
+            db, box, servers, products, lease_ttl=dt.timedelta(seconds=settings.account_lease_s)
+        )
         yield Resources(settings, db, box, registry, servers, products, accounts)
     finally:
         await registry.aclose()
@@ -98,7 +108,20 @@ async def open_resources(settings: Settings, *, demo: bool = False) -> AsyncIter
 @contextlib.asynccontextmanager
 async def running_service(settings: Settings, *, demo: bool = False) -> AsyncIterator[GrpcServer]:
     """The whole service, started; stopped (drained) when the block exits."""
-    async with open_resources(settings, demo=demo) as resources:
+    exposure = plan_exposure(settings, demo=demo)  # refuses unsafe TLS/auth setups before anything opens
+    for warning in exposure.warnings:
+        log.warning(warning)
+    metrics = ServiceMetrics()
+    grpc_metrics = GrpcServerMetrics(metrics.registry)
+    grpc_metrics.initialize(SERVICE_DESCRIPTORS)
+    # For the account code to adopt around its Comet work (see core/limits.py).
+    limiter = ServerCallLimiter(settings.max_waiting_per_server)
+    metrics.watch_limiter(limiter)
+    interceptors = [
+        MetricsInterceptor(grpc_metrics),  # first: counts refusals by auth and the gate too
+        AuthInterceptor(Authenticator.from_settings(settings), reflection_public=settings.reflection_public),
+    ]
+    async with open_resources(settings, demo=demo, observer=metrics.comet) as resources:
         servicers = Servicers(
             servers=ServerServicer(resources.servers, resources.box),
             catalog=CatalogServicer(resources.products, resources.db, resources.box),
@@ -109,10 +132,26 @@ async def running_service(settings: Settings, *, demo: bool = False) -> AsyncIte
             settings.listen,
             max_in_flight=settings.max_concurrent_rpcs,
             reflection_on=settings.reflection,
+            credentials=exposure.credentials,
+            extra_interceptors=interceptors,
         )
-        await grpc_server.server.start()
+        grpc_server.exposure, grpc_server.metrics = exposure, metrics
+        metrics_server = (
+            MetricsServer(metrics.registry, settings.metrics_listen) if settings.metrics_listen else None
+        )
+        if metrics_server is not None:
+            grpc_server.metrics_port = metrics_server.start()
+            log.info("metrics", extra={"listen": f"{metrics_server.host}:{metrics_server.port}"})
+        try:
+            await grpc_server.server.start()
+        except BaseException:
+            if metrics_server is not None:
+                metrics_server.stop()
+            raise
         await grpc_server.set_serving()
-        sweep = asyncio.create_task(resources.accounts.resume_unfinished(), name="resume-unfinished")
+        sweep = asyncio.create_task(
+            resources.accounts.resume_forever(settings.resume_interval_s), name="resume-unfinished"
+        )
         try:
             yield grpc_server
         finally:
@@ -120,6 +159,22 @@ async def running_service(settings: Settings, *, demo: bool = False) -> AsyncIte
             finished = await grpc_server.drain_and_stop(settings.shutdown_grace_s)
             if not finished:
                 log.warning("calls still running after the grace period were cancelled")
+            if metrics_server is not None:
+                metrics_server.stop()
+
+
+def _announce_demo(address: str, exposure: Exposure) -> None:
+    """--demo: say loudly how the listener is exposed and how to call it."""
+    if address.startswith(("0.0.0.0:", "[::]:")):
+        address = "127.0.0.1:" + address.rsplit(":", 1)[1]
+    flags = "-plaintext" if exposure.plaintext else "-insecure"
+    if exposure.auth_enabled:
+        flags += " -H 'authorization: Bearer $TOKEN'"
+    if exposure.plaintext:
+        log.warning("DEMO: gRPC is PLAINTEXT (no TLS); do not expose this listener")
+    command = f"grpcurl {flags} {address} list"
+    log.warning("DEMO: call it with: %s", command)
+    print(f"demo: {command}", flush=True)
 
 
 async def serve(settings: Settings, *, demo: bool = False) -> int:
@@ -130,6 +185,8 @@ async def serve(settings: Settings, *, demo: bool = False) -> int:
     async with running_service(settings, demo=demo) as grpc_server:
         host = settings.listen.rsplit(":", 1)[0]
         log.info("serving", extra={"listen": f"{host}:{grpc_server.port}", "demo": demo})
+        if demo and grpc_server.exposure is not None:
+            _announce_demo(f"{host}:{grpc_server.port}", grpc_server.exposure)
         await stop.wait()
         log.info("shutting down", extra={"grace_s": settings.shutdown_grace_s})
     log.info("stopped")

@@ -1,4 +1,4 @@
-"""The `comet-provisioning` command: serve, migrate, simulator."""
+"""The `comet-provisioning` command: serve, migrate, hash-token, simulator."""
 
 from __future__ import annotations
 
@@ -22,6 +22,12 @@ def _parser() -> argparse.ArgumentParser:
         "--demo",
         action="store_true",
         help="run an embedded Comet Server simulator and register it (no Comet server needed)",
+    )
+    serve.add_argument("--metrics-listen", help="HOST:PORT to serve Prometheus /metrics on (default: none)")
+
+    sub.add_parser(
+        "hash-token",
+        help="read a bearer token on stdin, print the sha256:<hex> line for the [[tokens]] configuration",
     )
 
     migrate = sub.add_parser("migrate", help="apply pending database schema migrations and exit")
@@ -48,11 +54,26 @@ async def _migrate(url: str) -> str | None:
         await db.close()
 
 
+def _hash_token() -> int:
+    from comet_provisioning.api.auth import hash_token
+
+    token = sys.stdin.readline().strip()
+    if not token:
+        print("comet-provisioning: hash-token: no token on stdin", file=sys.stderr)
+        return 2
+    if len(token) < 16:
+        print("comet-provisioning: hash-token: warning: short token; use 32+ random bytes", file=sys.stderr)
+    print(hash_token(token))
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "serve":
         try:
-            settings = load(args.config, overrides={"listen": args.listen})
+            settings = load(
+                args.config, overrides={"listen": args.listen, "metrics_listen": args.metrics_listen}
+            )
         except ConfigError as exc:
             print(f"comet-provisioning: {exc}", file=sys.stderr)
             return 2
@@ -64,6 +85,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         except ConfigError as exc:
             print(f"comet-provisioning: {exc}", file=sys.stderr)
             return 2
+    if args.command == "hash-token":
+        return _hash_token()
     if args.command == "migrate":
         try:
             settings = load(args.config, overrides={"database_url": args.database_url})

@@ -27,6 +27,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import grpc
+from comet_provisioning_client.v1 import accounts_pb2, catalog_pb2, servers_pb2
+from google.protobuf.descriptor import ServiceDescriptor
 
 from comet_provisioning import logs
 from comet_provisioning.api.errors import abort
@@ -46,6 +48,7 @@ log = logging.getLogger("comet_provisioning.auth")
 
 __all__ = [
     "METHOD_ROLES",
+    "SERVICE_DESCRIPTORS",
     "AuthInterceptor",
     "Authenticator",
     "Caller",
@@ -72,6 +75,12 @@ class Role(enum.IntEnum):
 
 
 assert tuple(r.label for r in Role) == ROLE_NAMES  # config validates role names with ROLE_NAMES
+
+SERVICE_DESCRIPTORS: tuple[ServiceDescriptor, ...] = (
+    servers_pb2.DESCRIPTOR.services_by_name["ServerService"],
+    catalog_pb2.DESCRIPTOR.services_by_name["CatalogService"],
+    accounts_pb2.DESCRIPTOR.services_by_name["AccountService"],
+)
 
 _V = "/comet.provisioning.v1."
 _SERVERS = _V + "ServerService/"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import grpc
 from comet_provisioning_client.v1 import accounts_pb2_grpc, catalog_pb2_grpc, servers_pb2_grpc
@@ -14,6 +14,10 @@ from grpc_reflection.v1alpha import reflection
 from comet_provisioning.api.gate import AdmissionGate
 from comet_provisioning.api.interceptors import CallContextInterceptor, Interceptor
 from comet_provisioning.api.servicers import SERVICE_NAMES
+
+if TYPE_CHECKING:
+    from comet_provisioning.api.tls import Exposure
+    from comet_provisioning.metrics import ServiceMetrics
 
 _MAX_MESSAGE_BYTES = 8 * 1024 * 1024
 
@@ -31,6 +35,10 @@ class GrpcServer:
     health: Any  # grpc_health.v1.health.aio.HealthServicer (untyped)
     gate: AdmissionGate
     port: int
+    # Set by app.running_service: how the listener is exposed, the metrics and their HTTP port.
+    exposure: Exposure | None = None
+    metrics: ServiceMetrics | None = None
+    metrics_port: int | None = None
 
     async def set_serving(self) -> None:
         for name in ("", *SERVICE_NAMES):
