@@ -85,26 +85,42 @@ async def transact(db: Database, work: Work, *, attempts: int = 2) -> bytes:
     raise AssertionError("unreachable")
 
 
+def _replay(stored: StoredResponse, method: str, request_id: str, fingerprint: str) -> bytes:
+    if not hmac.compare_digest(stored.fingerprint, fingerprint):
+        raise RequestIdReused(method, request_id)
+    return stored.response
+
+
 async def run_once(db: Database, method: str, request_id: str, fingerprint: str, work: Work) -> bytes:
     """`work`'s serialized response, computed at most once per (method, request_id).
 
     A replay with the same fingerprint gets the stored bytes; a different fingerprint raises
-    RequestIdReused. Without a request id this is just `transact(db, work)`.
+    RequestIdReused. Without a request id this is just `transact(db, work)`. When `work` fails
+    (e.g. "name already exists") because a concurrent twin of this very request committed first,
+    the twin's outcome is returned instead of the failure.
     """
     if not request_id:
         return await transact(db, work)
-
-    async def once(conn: AsyncConnection) -> bytes:
-        stored = await lookup(conn, method, request_id)
-        if stored is not None:
-            if not hmac.compare_digest(stored.fingerprint, fingerprint):
-                raise RequestIdReused(method, request_id)
-            return stored.response
-        response = await work(conn)
-        await remember(conn, method, request_id, fingerprint, response)
-        return response
-
-    return await transact(db, once)
+    for attempt in (1, 2):
+        try:
+            async with db.transaction() as conn:
+                stored = await lookup(conn, method, request_id)
+                if stored is not None:
+                    return _replay(stored, method, request_id, fingerprint)
+                response = await work(conn)
+                await remember(conn, method, request_id, fingerprint, response)
+                return response
+        except RequestIdReused:
+            raise
+        except Exception as exc:
+            async with db.read() as conn:
+                stored = await lookup(conn, method, request_id)
+            if stored is not None:
+                return _replay(stored, method, request_id, fingerprint)
+            if isinstance(exc, IntegrityError) and attempt == 1:
+                continue  # a unique or foreign key raced: the second run's checks see the winner
+            raise
+    raise AssertionError("unreachable")
 
 
 async def prune(db: Database, older_than: dt.timedelta) -> int:
