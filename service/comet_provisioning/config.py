@@ -69,6 +69,10 @@ class Settings:
     metrics_listen: str = ""
     # Seconds between background usage syncs of each server; 0 turns the sync off.
     usage_sync_interval_s: float = 900.0
+    # Seconds between sweeps that resume provisioning left unfinished (a crash, a dead replica).
+    resume_interval_s: float = 10.0
+    # How long a replica's claim on an account outlives the replica (renewed while it works).
+    account_lease_s: float = 15.0
     # Repair quota/policy drift found by the usage sync (otherwise only report it).
     repair_drift: bool = False
     # Maximum concurrent RPCs being served; beyond it calls get RESOURCE_EXHAUSTED.

@@ -32,7 +32,8 @@ async def test_full_lifecycle_reaches_comet(world: World) -> None:
     assert vaults[0]["StorageLimitEnabled"] is True
     assert vaults[0]["StorageLimitBytes"] == 200 * GIB
     policy_id = profile["PolicyID"]
-    assert policy_id and policy_id in sim.state.policies
+    assert policy_id
+    assert policy_id in sim.state.policies
     assert sim.state.policies[policy_id].group_policy["Policy"]["PreventChangeAccountPassword"] is True
     assert user.password == created.generated_password
     assert user.recovery_code

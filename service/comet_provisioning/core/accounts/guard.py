@@ -58,11 +58,19 @@ class AccountGuard:
     async def hold(self, account_id: str) -> AsyncIterator[None]:
         async with self._locks.hold(account_id):
             await self._take_lease(account_id)
+            renewer = asyncio.create_task(self._renew(account_id), name=f"lease-{account_id}")
             try:
                 yield
             finally:
+                renewer.cancel()
                 # Released even if the caller was cancelled: otherwise others wait out the TTL.
                 await asyncio.shield(self._release(account_id))
+
+    async def _renew(self, account_id: str) -> None:
+        """Keeps the lease alive while slow work runs, so the TTL can stay short for crashes."""
+        while True:
+            await asyncio.sleep(self._ttl.total_seconds() / 3)
+            await self._acquire(account_id, self._ttl)
 
     async def _take_lease(self, account_id: str) -> None:
         loop = asyncio.get_running_loop()

@@ -78,7 +78,7 @@ class AccountManager:
         products: ProductManager,
         *,
         replica_id: str = "",
-        lease_ttl: dt.timedelta = dt.timedelta(seconds=60),
+        lease_ttl: dt.timedelta = dt.timedelta(seconds=15),
         event_retention: int = 1000,
     ) -> None:
         self._db = db
@@ -347,6 +347,16 @@ class AccountManager:
                 "resumed unfinished provisioning", extra={"found": len(pending), "resumed": sum(results)}
             )
         return sum(results)
+
+    async def resume_forever(self, interval_s: float) -> None:
+        """Sweeps at start-up and then every `interval_s`: leases of a crashed replica expire, and
+        its unfinished work is picked up here."""
+        while True:
+            try:
+                await self.resume_unfinished()
+            except Exception:
+                log.exception("the resume sweep failed; trying again later")
+            await asyncio.sleep(interval_s)
 
     # -- the module commands (call inside run_exclusive) ------------------------------------------
 

@@ -147,9 +147,15 @@ class Provisioner:
             account.requested_username, account.customer.email, account.customer.first_name, account.id
         )
         name = account.username or base
+        unavailable: ServiceError | None = None
         for _ in range(_MAX_NAME_ATTEMPTS):
             if not account.comet_user_may_exist:
-                account = await self._place(account, product, journal, excluded, name, base)
+                try:
+                    account = await self._place(account, product, journal, excluded, name, base)
+                except ServiceError as err:
+                    if unavailable is not None and err.reason == "SERVER_GROUP_FULL":
+                        raise unavailable from err  # every other server is full: report the outage
+                    raise
                 name = account.username
             client = await self._clients.client(account.server_id)
             try:
@@ -163,10 +169,11 @@ class Provisioner:
                 name = usernames.with_suffix(base)
                 continue
             except CometError as err:
+                service_error = to_service_error(err, account.server_id)
+                service_error.metadata["account_id"] = account.id
                 if account.comet_user_may_exist or not err.retryable or not await self._failover(product):
-                    service_error = to_service_error(err, account.server_id)
-                    service_error.metadata["account_id"] = account.id
                     raise service_error from err
+                unavailable = service_error
                 journal.note("failover", "SUCCEEDED", f"server {account.server_id} unavailable: {err.kind}")
                 excluded.add(account.server_id)
         raise ServiceError(
