@@ -142,9 +142,7 @@ async def get_account(conn: AsyncConnection, account_id: str) -> Account | None:
 
 
 async def get_by_create_request(conn: AsyncConnection, request_id: str) -> Account | None:
-    row = (
-        await conn.execute(select(*_COLUMNS).where(accounts.c.create_request_id == request_id))
-    ).first()
+    row = (await conn.execute(select(*_COLUMNS).where(accounts.c.create_request_id == request_id))).first()
     return _account(row) if row is not None else None
 
 
@@ -207,9 +205,9 @@ async def live_server_counts(conn: AsyncConnection, group_id: str) -> list[tuple
         .where(accounts.c.server_id == servers.c.id, accounts.c.status != Status.TERMINATED.value)
         .scalar_subquery()
     )
-    query = select(
-        servers.c.id, servers.c.max_accounts, servers.c.placement_order, live.label("live")
-    ).where(servers.c.server_group_id == group_id)
+    query = select(servers.c.id, servers.c.max_accounts, servers.c.placement_order, live.label("live")).where(
+        servers.c.server_group_id == group_id
+    )
     return [(row, int(row.live)) for row in await conn.execute(query)]
 
 

@@ -105,8 +105,19 @@ def downgrade() -> None:
     with op.batch_alter_table("accounts") as batch:
         for name in (
             *(n for n, _ in _TEXT_COLUMNS),
-            "failure_message", "options", "username", "create_request_id", "provision_requested",
-            "password_generated", "pending_password_enc", "lease_owner", "lease_until", "usage",
-            "usage_sync_time", "provision_time", "terminate_time", "version",
+            "failure_message",
+            "options",
+            "username",
+            "create_request_id",
+            "provision_requested",
+            "password_generated",
+            "pending_password_enc",
+            "lease_owner",
+            "lease_until",
+            "usage",
+            "usage_sync_time",
+            "provision_time",
+            "terminate_time",
+            "version",
         ):
             batch.drop_column(name)
