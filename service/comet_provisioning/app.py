@@ -25,6 +25,7 @@ from comet_provisioning.core.accounts.manager import AccountManager
 from comet_provisioning.core.limits import ServerCallLimiter
 from comet_provisioning.core.products import ProductManager
 from comet_provisioning.core.servers import ServerManager
+from comet_provisioning.demo import demo_environment
 from comet_provisioning.metrics import MetricsServer, ServiceMetrics
 from comet_provisioning.store import (
     Database,
@@ -99,7 +100,12 @@ async def open_resources(
         accounts = AccountManager(
             db, box, servers, products, lease_ttl=dt.timedelta(seconds=settings.account_lease_s)
         )
-        yield Resources(settings, db, box, registry, servers, products, accounts)
+        async with contextlib.AsyncExitStack() as demo_stack:
+            if demo:
+                await demo_stack.enter_async_context(
+                    demo_environment(db, servers, products, settings.data_dir)
+                )
+            yield Resources(settings, db, box, registry, servers, products, accounts)
     finally:
         await registry.aclose()
         await db.close()

@@ -89,3 +89,5 @@ def configure(level: str = "INFO", fmt: str = "auto") -> None:
     root.setLevel(level.upper())
     # aiohttp's access log would repeat what our own call log says.
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+    # Alembic narrates its plugin set-up at INFO; the migration lines are enough.
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)

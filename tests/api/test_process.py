@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import signal
 from pathlib import Path
 
+import aiohttp
 import grpc
 import pytest
+from comet_provisioning_client.v1 import accounts_pb2, accounts_pb2_grpc
 from google.rpc import error_details_pb2
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_status import rpc_status
 
 from tests.fixtures.service import ServiceProcess, grpcurl
@@ -97,3 +101,46 @@ async def test_undecodable_bytes_get_invalid_argument_not_internal(service_proce
     assert status.details[0].Unpack(info)
     assert info.reason == "MALFORMED_REQUEST"
     assert info.domain == "comet.provisioning.v1"
+
+
+def _demo_comet_url(service: ServiceProcess) -> str:
+    for line in service.log_lines():
+        if line.startswith("{") and "comet_url" in line:
+            return str(json.loads(line)["comet_url"])
+    raise AssertionError("the demo did not log its simulator's URL")
+
+
+async def test_sigterm_drains_in_flight_call_then_exits_zero(service_process: ServiceProcess) -> None:
+    service_process.args = ["--demo"]
+    service_process.start()
+    comet = _demo_comet_url(service_process)
+    async with aiohttp.ClientSession() as http:
+        # Every Comet call now takes 400 ms: a create is in flight for a few seconds.
+        async with http.post(f"{comet}/__sim__/faults", json={"latency_ms": 400}) as reply:
+            assert reply.status == 200
+    product = json.loads(
+        grpcurl(service_process.address, "comet.provisioning.v1.CatalogService/ListProducts", {}).stdout
+    )["products"][0]["id"]
+    async with grpc.aio.insecure_channel(service_process.address) as channel:
+        accounts = accounts_pb2_grpc.AccountServiceStub(channel)
+        health = health_pb2_grpc.HealthStub(channel)
+        in_flight = asyncio.ensure_future(
+            accounts.CreateAccount(
+                accounts_pb2.CreateAccountRequest(
+                    product_id=product, customer=accounts_pb2.Customer(email="drain@example.com")
+                ),
+                timeout=30,
+            )
+        )
+        await asyncio.sleep(0.8)
+        assert not in_flight.done()
+        service_process.signal(signal.SIGTERM)
+        await asyncio.sleep(0.3)
+        status = await health.Check(health_pb2.HealthCheckRequest(service=""), timeout=5)
+        assert status.status == health_pb2.HealthCheckResponse.NOT_SERVING
+        with pytest.raises(grpc.aio.AioRpcError) as refused:
+            await accounts.ListAccounts(accounts_pb2.ListAccountsRequest(), timeout=5)
+        assert refused.value.code() == grpc.StatusCode.UNAVAILABLE
+        response = await in_flight
+        assert response.account.status == accounts_pb2.ACCOUNT_STATUS_ACTIVE
+    assert await asyncio.to_thread(service_process.wait) == 0
