@@ -9,7 +9,7 @@ from comet_provisioning_client.v1 import accounts_pb2, common_pb2
 from google.protobuf.message import Message
 
 from comet_provisioning.api.convert import Context, timestamp
-from comet_provisioning.api.idempotency import _fingerprint_bytes
+from comet_provisioning.api.idempotency import fingerprint_bytes
 from comet_provisioning.api.servicers import PendingAccountService
 from comet_provisioning.core.accounts.manager import AccountManager, AccountView, Order
 from comet_provisioning.core.errors import Violations, unimplemented
@@ -122,7 +122,7 @@ class AccountServicer(PendingAccountService):
     ) -> M:
         request_id: str = getattr(request, "request_id", "")
         _check_request_id(request_id)
-        fingerprint = self._manager.fingerprint(_METHOD + method, _fingerprint_bytes(request))
+        fingerprint = self._manager.fingerprint(_METHOD + method, fingerprint_bytes(request))
 
         async def run() -> bytes:
             data: bytes = (await work()).SerializeToString(deterministic=True)
@@ -149,7 +149,7 @@ class AccountServicer(PendingAccountService):
             username=request.username,
             password=request.password,
         )
-        fingerprint = self._manager.fingerprint(_METHOD + "CreateAccount", _fingerprint_bytes(request))
+        fingerprint = self._manager.fingerprint(_METHOD + "CreateAccount", fingerprint_bytes(request))
         view, generated = await self._manager.create(
             order, request_id=request.request_id, fingerprint=fingerprint, timeout_s=context.time_remaining()
         )

@@ -11,12 +11,12 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from comet_provisioning.core.idempotency import once
 from comet_provisioning.store import Database, SecretBox
 
-__all__ = ["idempotent"]
+__all__ = ["fingerprint_bytes", "idempotent"]
 
 M = TypeVar("M", bound=Message)
 
 
-def _fingerprint_bytes(request: Message) -> bytes:
+def fingerprint_bytes(request: Message) -> bytes:
     clone: Any = type(request)()
     clone.CopyFrom(request)
     if clone.DESCRIPTOR.fields_by_name.get("request_id") is not None:
@@ -45,5 +45,5 @@ async def idempotent(
         return data
 
     request_id: str = getattr(request, "request_id", "")
-    data = await once(db, box, method, request_id, _fingerprint_bytes(request), run)
+    data = await once(db, box, method, request_id, fingerprint_bytes(request), run)
     return response_type.FromString(data)

@@ -36,6 +36,7 @@ from comet_provisioning.store.crypto import SecretBox
 from comet_provisioning.store.database import Database
 from comet_provisioning.store.types import utcnow
 
+from .comet_calls import comet_call
 from .desired import desired_profile
 from .guard import AccountGuard
 from .journal import Journal
@@ -397,7 +398,7 @@ class AccountManager:
     async def _set_suspended(self, account: Account, suspended: bool, journal: Journal) -> None:
         client = await self._clients.client(account.server_id)
         with journal.step("set_suspended", "set-user-profile-hash"):
-            await self._provisioner._comet(
+            await comet_call(
                 account,
                 lambda: client.update_user_profile(account.username, lambda p: set_suspended(p, suspended)),
             )
@@ -413,7 +414,7 @@ class AccountManager:
             client = await self._clients.client(account.server_id)
             with journal.step("delete_user", "delete-user") as outcome:
                 try:
-                    await self._provisioner._comet(
+                    await comet_call(
                         account,
                         lambda: client.delete_user(
                             account.username, uninstall=uninstall, remove_config=remove_config
@@ -445,9 +446,7 @@ class AccountManager:
         journal = Journal(account.id, "change_password", request_id)
         client = await self._clients.client(account.server_id)
         with journal.step("reset_password", "reset-user-password"):
-            await self._provisioner._comet(
-                account, lambda: client.reset_user_password(account.username, new_password)
-            )
+            await comet_call(account, lambda: client.reset_user_password(account.username, new_password))
         return await self.view(await self._save(account, journal))
 
     async def change_package_locked(

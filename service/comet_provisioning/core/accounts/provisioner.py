@@ -13,7 +13,6 @@ from __future__ import annotations
 import dataclasses
 import logging
 import secrets
-from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 from sqlalchemy.exc import IntegrityError
@@ -31,6 +30,7 @@ from comet_provisioning.store.schema import server_groups
 from comet_provisioning.store.types import utcnow
 
 from . import usernames
+from .comet_calls import comet_call
 from .desired import desired_profile
 from .guard import KeyedLocks
 from .journal import Journal
@@ -96,7 +96,7 @@ class Provisioner:
             step = "request_vault"
             account = await self._request_vault(account, product, client, journal)
             step = "apply_quotas"
-            await self._comet(account, lambda: self._apply_quotas(account, product, client, journal))
+            await comet_call(account, lambda: self._apply_quotas(account, product, client, journal))
         except ServiceError as err:
             await self._fail(account, journal, step, err)
             raise
@@ -128,14 +128,6 @@ class Provisioner:
             await self.save(failed, journal)
         except rows.StaleAccount:  # pragma: no cover - the guard makes this unreachable
             log.warning("could not record a failure: the account changed", extra={"account_id": account.id})
-
-    async def _comet(self, account: Account, call: Callable[[], Awaitable[T]]) -> T:
-        try:
-            return await call()
-        except CometError as err:
-            service_error = to_service_error(err, account.server_id)
-            service_error.metadata["account_id"] = account.id
-            raise service_error from err
 
     # -- placement and the Comet user -------------------------------------------------------------
 
@@ -327,7 +319,7 @@ class Provisioner:
             return account
         if account.vault is StepState.ATTEMPTED:
             with journal.step("request_vault", "get-user-profile") as outcome:
-                profile = await self._comet(account, lambda: client.get_user_profile(account.username))
+                profile = await comet_call(account, lambda: client.get_user_profile(account.username))
                 found = comet_vault_ids(profile)
                 if found:
                     outcome.skipped("created by an earlier attempt")
@@ -338,7 +330,7 @@ class Provisioner:
         account = await self.save(dataclasses.replace(account, vault=StepState.ATTEMPTED), journal)
         try:
             with journal.step("request_vault", "request-storage-vault"):
-                vault_id = await self._comet(
+                vault_id = await comet_call(
                     account,
                     lambda: client.request_storage_vault(account.username, product.storage_provider_id),
                 )
@@ -360,7 +352,7 @@ class Provisioner:
         """Re-applies quotas and policy (change package, drift repair)."""
         client = await self._clients.client(account.server_id)
         if product.policy_group_mode == "CREATE_NEW":
-            await self._comet(
+            await comet_call(
                 account, lambda: self._ensure_policy(account.server_id, product, client, journal)
             )
-        await self._comet(account, lambda: self._apply_quotas(account, product, client, journal))
+        await comet_call(account, lambda: self._apply_quotas(account, product, client, journal))
