@@ -1,4 +1,4 @@
-"""The `comet-provisioning` command: serve, migrate, hash-token, simulator."""
+"""The `comet-provisioning` command: serve, migrate, hash-token, simulator, loadtest."""
 
 from __future__ import annotations
 
@@ -33,6 +33,13 @@ def _parser() -> argparse.ArgumentParser:
     migrate = sub.add_parser("migrate", help="apply pending database schema migrations and exit")
     migrate.add_argument("--config", help="TOML configuration file")
     migrate.add_argument("--database-url", help="SQLAlchemy URL (default: the configured database)")
+
+    loadtest = sub.add_parser(
+        "loadtest", help="create accounts concurrently against a running service and summarize"
+    )
+    from comet_provisioning.loadtest import add_arguments as add_loadtest_arguments
+
+    add_loadtest_arguments(loadtest)
 
     sim = sub.add_parser("simulator", help="run a standalone Comet Server simulator")
     try:
@@ -97,6 +104,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         revision = asyncio.run(_migrate(settings.effective_database_url))
         print(f"database schema at revision {revision}")
         return 0
+    if args.command == "loadtest":
+        from comet_provisioning.loadtest import run_command
+
+        logs.configure("WARNING", "auto")
+        return asyncio.run(run_command(args))
     if args.command == "simulator":
         from comet_provisioning.sim import cli as sim_cli
 

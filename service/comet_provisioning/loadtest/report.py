@@ -1,0 +1,177 @@
+"""The run's summary: counts, rates, latency percentiles, a histogram, codes and reasons."""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+from .plan import Plan
+from .runner import RunResult
+from .stats import histogram, percentile
+from .verify import Verification
+
+
+@dataclass
+class Summary:
+    requested: int
+    calls: int
+    succeeded: int
+    failed: int
+    duplicates: int
+    orphans: int | None
+    elapsed_s: float
+    creates_per_s: float
+    calls_per_s: float
+    latency_ms: dict[str, float]
+    codes: dict[str, int]
+    reasons: dict[str, int]
+    resent: int
+    resent_consistent: int
+    collisions: int
+    collisions_renamed: int
+    pending: int
+    verified: bool
+    verification: Verification | None = None
+    histogram: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "requested": self.requested,
+            "succeeded": self.succeeded,
+            "failed": self.failed,
+            "duplicates": self.duplicates,
+            "orphans": self.orphans,
+            "creates_per_s": round(self.creates_per_s, 2),
+            "p50_ms": round(self.latency_ms["p50"], 2),
+            "p95_ms": round(self.latency_ms["p95"], 2),
+            "p99_ms": round(self.latency_ms["p99"], 2),
+            "verified": self.verified,
+            "calls": self.calls,
+            "elapsed_s": round(self.elapsed_s, 3),
+            "latency_ms": {k: round(v, 2) for k, v in self.latency_ms.items()},
+            "codes": self.codes,
+            "reasons": self.reasons,
+            "resent": self.resent,
+            "resent_consistent": self.resent_consistent,
+            "collisions": self.collisions,
+            "collisions_renamed": self.collisions_renamed,
+            "pending": self.pending,
+        }
+        if self.verification is not None:
+            v = self.verification
+            out["verification"] = {
+                "missing_users": v.missing_users,
+                "mismatched": v.mismatched,
+                "policy_problems": v.policy_problems,
+                "checked_users": v.checked_users,
+                "servers_checked": v.servers_checked,
+                "problems": v.problems,
+            }
+        return out
+
+    def text(self) -> str:
+        lat = self.latency_ms
+        lines = [
+            "Summary:",
+            f"  Count:        {self.calls} calls ({self.requested} orders, {self.resent} re-sent)",
+            f"  Total:        {self.elapsed_s:.2f} s",
+            f"  Creates/s:    {self.creates_per_s:.2f}",
+            f"  Calls/s:      {self.calls_per_s:.2f}",
+            f"  Slowest:      {lat['max']:.2f} ms",
+            f"  Fastest:      {lat['min']:.2f} ms",
+            f"  Average:      {lat['avg']:.2f} ms",
+            "",
+            "Outcome:",
+            f"  succeeded {self.succeeded}, failed {self.failed}, pending {self.pending}, "
+            f"duplicates {self.duplicates}, orphans {'-' if self.orphans is None else self.orphans}",
+            f"  re-sends answered with the original account: {self.resent_consistent}/{self.resent}",
+            f"  username collisions renamed: {self.collisions_renamed}/{self.collisions}",
+            "",
+            "Response time histogram (ms):",
+            *self.histogram,
+            "",
+            "Latency distribution:",
+            *(f"  {q}% in {lat[f'p{q}']:.2f} ms" for q in (10, 25, 50, 75, 90, 95, 99)),
+            "",
+            "Status code distribution:",
+            *(f"  [{code}] {n} responses" for code, n in sorted(self.codes.items(), key=lambda i: -i[1])),
+        ]
+        if self.reasons:
+            lines += ["", "Error reasons:"]
+            lines += [f"  [{reason}] {n}" for reason, n in sorted(self.reasons.items(), key=lambda i: -i[1])]
+        if self.verification is not None:
+            v = self.verification
+            lines += [
+                "",
+                f"Verification on Comet ({v.servers_checked} servers, {v.checked_users} users): "
+                + ("OK" if v.verified else "FAILED"),
+                f"  duplicates {v.duplicates}, orphans {v.orphans}, missing users {v.missing_users}, "
+                f"wrong quotas/policy {v.mismatched}, policy group problems {v.policy_problems}",
+                *(f"  - {p}" for p in v.problems),
+            ]
+        return "\n".join(lines)
+
+
+def summarize(plan: Plan, result: RunResult, verification: Verification | None) -> Summary:
+    records = result.records
+    by_order: dict[int, list[Any]] = defaultdict(list)
+    for record in records:
+        by_order[record.order_index].append(record)
+    orders = plan.orders
+    succeeded = pending = 0
+    distinct_ids: dict[int, set[str]] = {}
+    for order in orders:
+        ok = [r for r in by_order.get(order.index, []) if r.code == "OK"]
+        distinct_ids[order.index] = {r.account_id for r in ok}
+        if ok:
+            succeeded += 1
+            pending += any(r.status == "ACCOUNT_STATUS_PENDING" for r in ok[:1])
+    originals = {r.order_index: r for r in records if not r.duplicate and r.code == "OK"}
+    resent = [r for r in records if r.duplicate]
+    consistent = sum(
+        1
+        for r in resent
+        if r.code == "OK"
+        and r.order_index in originals
+        and originals[r.order_index].account_id == r.account_id
+    )
+    collisions = [o for o in orders if o.collides_with >= 0]
+    renamed = sum(
+        1
+        for o in collisions
+        if (ok := [r for r in by_order.get(o.index, []) if r.code == "OK"]) and ok[0].username != o.username
+    )
+    duplicates = sum(1 for ids in distinct_ids.values() if len(ids) > 1)
+    if verification is not None:
+        duplicates = max(duplicates, verification.duplicates)
+    latencies = sorted(r.latency_s * 1000 for r in records)
+    latency = {
+        "min": latencies[0] if latencies else 0.0,
+        "avg": sum(latencies) / len(latencies) if latencies else 0.0,
+        "max": latencies[-1] if latencies else 0.0,
+        **{f"p{q}": percentile(latencies, q) for q in (10, 25, 50, 75, 90, 95, 99)},
+    }
+    elapsed = max(result.elapsed_s, 1e-9)
+    return Summary(
+        requested=len(orders),
+        calls=len(records),
+        succeeded=succeeded,
+        failed=len(orders) - succeeded,
+        duplicates=duplicates,
+        orphans=verification.orphans if verification is not None else None,
+        elapsed_s=result.elapsed_s,
+        creates_per_s=succeeded / elapsed,
+        calls_per_s=len(records) / elapsed,
+        latency_ms=latency,
+        codes=dict(Counter(r.code for r in records)),
+        reasons=dict(Counter(r.reason for r in records if r.code != "OK" and r.reason)),
+        resent=len(resent),
+        resent_consistent=consistent,
+        collisions=len(collisions),
+        collisions_renamed=renamed,
+        pending=pending,
+        verified=bool(verification is not None and verification.verified),
+        verification=verification,
+        histogram=histogram(latencies),
+    )
