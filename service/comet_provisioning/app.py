@@ -7,7 +7,7 @@ import contextlib
 import datetime as dt
 import logging
 import signal
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,7 +21,11 @@ from comet_provisioning.api.tls import Exposure, plan_exposure
 from comet_provisioning.comet.observe import CallObserver
 from comet_provisioning.comet.registry import CometClientRegistry
 from comet_provisioning.config import ConfigError, Settings
+from comet_provisioning.core.accounts.importer import AccountImporter
 from comet_provisioning.core.accounts.manager import AccountManager
+from comet_provisioning.core.accounts.provisioner import Provisioner
+from comet_provisioning.core.accounts.retention import prune_events_forever
+from comet_provisioning.core.accounts.usage_sync import UsageSync
 from comet_provisioning.core.limits import ServerCallLimiter
 from comet_provisioning.core.products import ProductManager
 from comet_provisioning.core.servers import ServerManager
@@ -56,6 +60,8 @@ class Resources:
     servers: ServerManager
     products: ProductManager
     accounts: AccountManager
+    usage: UsageSync
+    importer: AccountImporter
 
 
 def secret_box(settings: Settings, *, demo: bool = False) -> SecretBox:
@@ -98,17 +104,47 @@ async def open_resources(
         servers = ServerManager(db, box, registry, ca_dir=Path(settings.data_dir) / "ca")
         products = ProductManager()
         accounts = AccountManager(
-            db, box, servers, products, lease_ttl=dt.timedelta(seconds=settings.account_lease_s)
+            db,
+            box,
+            servers,
+            products,
+            lease_ttl=dt.timedelta(seconds=settings.account_lease_s),
+            event_retention=settings.event_retention,
         )
+        usage = usage_sync(db, box, servers, products, accounts, settings)
+        importer = AccountImporter(db, servers, products)
         async with contextlib.AsyncExitStack() as demo_stack:
             if demo:
                 await demo_stack.enter_async_context(
                     demo_environment(db, servers, products, settings.data_dir)
                 )
-            yield Resources(settings, db, box, registry, servers, products, accounts)
+            yield Resources(settings, db, box, registry, servers, products, accounts, usage, importer)
     finally:
         await registry.aclose()
         await db.close()
+
+
+def usage_sync(
+    db: Database,
+    box: SecretBox,
+    servers: ServerManager,
+    products: ProductManager,
+    accounts: AccountManager,
+    settings: Settings,
+) -> UsageSync:
+    """The usage sync; drift repairs run under the account guard and re-apply quotas and policy."""
+
+    async def exclusive(account_id: str, work: Callable[[], Awaitable[bytes]]) -> bytes:
+        return await accounts.run_exclusive(account_id, "", "", "", work)
+
+    return UsageSync(
+        db,
+        servers,
+        products,
+        exclusive,
+        repair_drift=settings.repair_drift,
+        repair_quotas=Provisioner(db, box, servers).apply_quotas,
+    )
 
 
 @contextlib.asynccontextmanager
@@ -131,7 +167,12 @@ async def running_service(settings: Settings, *, demo: bool = False) -> AsyncIte
         servicers = Servicers(
             servers=ServerServicer(resources.servers, resources.box),
             catalog=CatalogServicer(resources.products, resources.db, resources.box),
-            accounts=AccountServicer(resources.accounts),
+            accounts=AccountServicer(
+                resources.accounts,
+                clients=resources.servers,
+                usage=resources.usage,
+                importer=resources.importer,
+            ),
         )
         grpc_server = build_server(
             servicers,
@@ -158,10 +199,26 @@ async def running_service(settings: Settings, *, demo: bool = False) -> AsyncIte
         sweep = asyncio.create_task(
             resources.accounts.resume_forever(settings.resume_interval_s), name="resume-unfinished"
         )
+        background = [sweep]
+        for server_id, when in (await resources.usage.last_sync_times()).items():
+            metrics.record_usage_sync(server_id, when)  # the age survives a restart
+        resources.usage.observers.append(metrics.record_usage_sync)
+        if settings.usage_sync_interval_s > 0:
+            background.append(
+                asyncio.create_task(
+                    resources.usage.run_forever(settings.usage_sync_interval_s), name="usage-sync"
+                )
+            )
+        background.append(
+            asyncio.create_task(
+                prune_events_forever(resources.db, settings.event_retention), name="event-retention"
+            )
+        )
         try:
             yield grpc_server
         finally:
-            sweep.cancel()
+            for task in background:
+                task.cancel()
             finished = await grpc_server.drain_and_stop(settings.shutdown_grace_s)
             if not finished:
                 log.warning("calls still running after the grace period were cancelled")

@@ -75,6 +75,8 @@ class Settings:
     account_lease_s: float = 15.0
     # Repair quota/policy drift found by the usage sync (otherwise only report it).
     repair_drift: bool = False
+    # Events kept per account in its log (ListAccountEvents); older ones are pruned.
+    event_retention: int = 1000
     # Maximum concurrent RPCs being served; beyond it calls get RESOURCE_EXHAUSTED.
     max_concurrent_rpcs: int = 2000
     # TLS for the gRPC listener.

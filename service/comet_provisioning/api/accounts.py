@@ -8,16 +8,25 @@ from typing import TypeVar
 from comet_provisioning_client.v1 import accounts_pb2, common_pb2
 from google.protobuf.message import Message
 
+from comet_provisioning.api.client_area import PLATFORMS, live_message, quotas_message, usage_message
 from comet_provisioning.api.convert import Context, timestamp
 from comet_provisioning.api.idempotency import fingerprint_bytes
 from comet_provisioning.api.servicers import PendingAccountService
+from comet_provisioning.core.accounts.client_area import LiveDetails, read_live
+from comet_provisioning.core.accounts.customer_access import open_installer, start_login_session
+from comet_provisioning.core.accounts.importer import AccountImporter, ImportResult
 from comet_provisioning.core.accounts.manager import AccountManager, AccountView, Order
-from comet_provisioning.core.errors import Violations, unimplemented
+from comet_provisioning.core.accounts.ports import CometClients
+from comet_provisioning.core.accounts.usage_sync import UsageSync
+from comet_provisioning.core.errors import Violations
 from comet_provisioning.store.account_records import AccountFilter, Customer, Event, Status
+from comet_provisioning.store.types import utcnow
 
 M = TypeVar("M", bound=Message)
 
 _METHOD = "/comet.provisioning.v1.AccountService/"
+# Relayed installer chunks: large enough for throughput, small enough to hold a couple at once.
+DOWNLOAD_CHUNK_SIZE = 256 * 1024
 _STATUS_TO_PROTO = {
     Status.PENDING: accounts_pb2.ACCOUNT_STATUS_PENDING,
     Status.ACTIVE: accounts_pb2.ACCOUNT_STATUS_ACTIVE,
@@ -33,7 +42,8 @@ _OUTCOMES = {
 }
 
 
-def account_message(view: AccountView) -> accounts_pb2.Account:
+def account_message(view: AccountView, live: LiveDetails | None = None) -> accounts_pb2.Account:
+    """The account as the API shows it: usage as of the last sync, and `live` in the FULL view."""
     account = view.account
     message = accounts_pb2.Account(
         id=account.id,
@@ -59,14 +69,11 @@ def account_message(view: AccountView) -> accounts_pb2.Account:
             )
         )
     if view.quotas is not None:
-        message.quotas.CopyFrom(
-            accounts_pb2.EffectiveQuotas(
-                max_devices=view.quotas.max_devices,
-                protected_items_quota_bytes=view.quotas.protected_items_quota_bytes,
-                storage_vault_quota_bytes=view.quotas.vault_quota_bytes or 0,
-                policy_id=view.quotas.policy_id,
-            )
-        )
+        message.quotas.CopyFrom(quotas_message(view.quotas))
+    if account.usage is not None:
+        message.usage.CopyFrom(usage_message(account.usage, account.usage_sync_time))
+    if live is not None:
+        message.live.CopyFrom(live_message(live))
     if account.provision_time is not None:
         message.provision_time.CopyFrom(timestamp(account.provision_time))
     if account.terminate_time is not None:
@@ -108,8 +115,18 @@ def _check_request_id(request_id: str) -> None:
 
 
 class AccountServicer(PendingAccountService):
-    def __init__(self, manager: AccountManager) -> None:
+    def __init__(
+        self,
+        manager: AccountManager,
+        *,
+        clients: CometClients,
+        usage: UsageSync,
+        importer: AccountImporter,
+    ) -> None:
         self._manager = manager
+        self._clients = clients
+        self._usage = usage
+        self._importer = importer
 
     async def _exclusive(
         self,
@@ -183,15 +200,25 @@ class AccountServicer(PendingAccountService):
         self, request: accounts_pb2.GetAccountRequest, context: Context
     ) -> accounts_pb2.GetAccountResponse:
         _require_id("id", request.id)
-        if request.view == accounts_pb2.ACCOUNT_VIEW_FULL:
-            from comet_provisioning.core.errors import unimplemented
-
-            raise unimplemented("GetAccount with view FULL", 6)
-        if request.view not in (accounts_pb2.ACCOUNT_VIEW_UNSPECIFIED, accounts_pb2.ACCOUNT_VIEW_BASIC):
+        if request.view not in (
+            accounts_pb2.ACCOUNT_VIEW_UNSPECIFIED,
+            accounts_pb2.ACCOUNT_VIEW_BASIC,
+            accounts_pb2.ACCOUNT_VIEW_FULL,
+        ):
             violations = Violations()
             violations.add("view", f"unknown view {request.view}")
             violations.raise_if_any()
-        return accounts_pb2.GetAccountResponse(account=account_message(await self._manager.get(request.id)))
+        view = await self._manager.get(request.id)
+        live = None
+        # The client area exists only while there is a Comet user to read: ACTIVE or SUSPENDED.
+        if request.view == accounts_pb2.ACCOUNT_VIEW_FULL and view.account.status in (
+            Status.ACTIVE,
+            Status.SUSPENDED,
+        ):
+            live = await read_live(
+                self._clients, view.account, budget_s=context.time_remaining(), now=utcnow()
+            )
+        return accounts_pb2.GetAccountResponse(account=account_message(view, live))
 
     async def ListAccounts(
         self, request: accounts_pb2.ListAccountsRequest, context: Context
@@ -304,24 +331,99 @@ class AccountServicer(PendingAccountService):
             events=[event_message(event) for event in events], next_page_token=token
         )
 
-    # Issue 6 builds these; until then they say so (UNIMPLEMENTED), never a fake success.
     async def SyncUsage(
         self, request: accounts_pb2.SyncUsageRequest, context: Context
     ) -> accounts_pb2.SyncUsageResponse:
-        raise unimplemented("SyncUsage", 6)
+        if len(request.server_id) > 64:
+            violations = Violations()
+            violations.add("server_id", "at most 64 characters")
+            violations.raise_if_any()
+        results = await self._usage.sync(request.server_id)
+        response = accounts_pb2.SyncUsageResponse()
+        for result in results:
+            entry = response.results.add(
+                server_id=result.server_id,
+                ok=result.ok,
+                accounts_updated=result.accounts_updated,
+                accounts_missing=result.accounts_missing,
+                accounts_repaired=result.accounts_repaired,
+                error=result.error,
+            )
+            entry.sync_time.CopyFrom(timestamp(result.sync_time))
+        return response
 
     async def CreateLoginSession(
         self, request: accounts_pb2.CreateLoginSessionRequest, context: Context
     ) -> accounts_pb2.CreateLoginSessionResponse:
-        raise unimplemented("CreateLoginSession", 6)
+        _require_id("id", request.id)
+        view = await self._manager.get(request.id)
+        session = await start_login_session(self._clients, view.account, timeout_s=context.time_remaining())
+        return accounts_pb2.CreateLoginSessionResponse(
+            session_key=session.key,
+            session_type=session.type,
+            server_url=session.server_url,
+            username=session.username,
+        )
 
     async def DownloadClient(
         self, request: accounts_pb2.DownloadClientRequest, context: Context
     ) -> AsyncIterator[accounts_pb2.DownloadClientResponse]:
-        raise unimplemented("DownloadClient", 6)
-        yield  # pragma: no cover - a streaming handler is an async generator
+        violations = Violations()
+        if not request.id:
+            violations.add("id", "required")
+        elif len(request.id) > 64:
+            violations.add("id", "at most 64 characters")
+        platform = PLATFORMS.get(request.platform)  # unknown numbers (newer clients) too
+        if platform is None:
+            known = ", ".join(accounts_pb2.ClientPlatform.Name(number) for number in PLATFORMS)
+            violations.add("platform", f"required: one of {known}")
+        violations.raise_if_any()
+        assert platform is not None
+        view = await self._manager.get(request.id)
+        # Chunks are relayed as they arrive; each yield waits for the transport, so at most a
+        # chunk or two is held here however large the installer (see tests/client_area).
+        async with open_installer(
+            self._clients, view.account, platform, timeout_s=context.time_remaining()
+        ) as download:
+            yield accounts_pb2.DownloadClientResponse(
+                info=accounts_pb2.ClientFileInfo(
+                    file_name=download.filename,
+                    size_bytes=download.size or 0,
+                    content_type=download.content_type,
+                )
+            )
+            async for chunk in download.iter_chunks(DOWNLOAD_CHUNK_SIZE):
+                yield accounts_pb2.DownloadClientResponse(chunk=chunk)
 
     async def ImportAccounts(
         self, request: accounts_pb2.ImportAccountsRequest, context: Context
     ) -> accounts_pb2.ImportAccountsResponse:
-        raise unimplemented("ImportAccounts", 6)
+        _check_request_id(request.request_id)
+        method = _METHOD + "ImportAccounts"
+        fingerprint = self._manager.fingerprint(method, fingerprint_bytes(request))
+
+        async def work() -> bytes:
+            result = await self._importer.run(
+                request.server_id, request.product_id, dry_run=request.dry_run, request_id=request.request_id
+            )
+            data: bytes = _import_message(result).SerializeToString(deterministic=True)
+            return data
+
+        data = await self._importer.once(method, request.request_id, fingerprint, work)
+        return accounts_pb2.ImportAccountsResponse.FromString(data)
+
+
+def _import_message(result: ImportResult) -> accounts_pb2.ImportAccountsResponse:
+    return accounts_pb2.ImportAccountsResponse(
+        users=[
+            accounts_pb2.ImportedUser(
+                username=user.username,
+                account_id=user.account_id,
+                status=_STATUS_TO_PROTO[user.status],
+                options=user.options,
+            )
+            for user in result.users
+        ],
+        missing_account_ids=result.missing_account_ids,
+        already_tracked=result.already_tracked,
+    )

@@ -11,7 +11,7 @@ import datetime as dt
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import and_, delete, func, insert, or_, select, update
+from sqlalchemy import and_, bindparam, delete, func, insert, or_, select, update
 from sqlalchemy.engine import Row
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -31,6 +31,7 @@ from .types import utcnow
 
 __all__ = [
     "StaleAccount",
+    "accounts_on_server",
     "acquire_lease",
     "add_events",
     "get_account",
@@ -41,8 +42,10 @@ __all__ = [
     "live_server_counts",
     "mark_policy",
     "policy_known",
+    "prune_all_events",
     "release_lease",
     "save_account",
+    "set_usage",
     "unfinished_accounts",
 ]
 
@@ -154,7 +157,8 @@ async def save_account(conn: AsyncConnection, account: Account) -> Account:
     """
     saved = Account(**{**account.__dict__, "version": account.version + 1, "update_time": utcnow()})
     values = _values(saved)
-    del values["id"], values["create_time"]
+    # Usage is written only by set_usage: a lifecycle save of an older read must not undo a sync.
+    del values["id"], values["create_time"], values["usage"], values["usage_sync_time"]
     result = await conn.execute(
         update(accounts)
         .where(accounts.c.id == account.id, accounts.c.version == account.version)
@@ -319,3 +323,39 @@ async def mark_policy(conn: AsyncConnection, server_id: str, policy_id: str, pro
             )
     except IntegrityError:
         pass  # another replica recorded it first: same fact
+
+
+async def accounts_on_server(
+    conn: AsyncConnection, server_id: str, statuses: Sequence[Status] | None = None
+) -> list[Account]:
+    """Every account placed on a server (optionally only in `statuses`), oldest first."""
+    query = select(*_COLUMNS).where(accounts.c.server_id == server_id)
+    if statuses is not None:
+        query = query.where(accounts.c.status.in_([s.value for s in statuses]))
+    query = query.order_by(accounts.c.create_time, accounts.c.id)
+    return [_account(row) for row in await conn.execute(query)]
+
+
+async def set_usage(conn: AsyncConnection, usage: Sequence[tuple[str, dict[str, Any], dt.datetime]]) -> None:
+    """Stores (account id, usage, sync time) triples in one statement. Usage is a reading, not
+    account state: the version is not bumped, so it never makes a lifecycle save stale."""
+    if not usage:
+        return
+    await conn.execute(
+        update(accounts)
+        .where(accounts.c.id == bindparam("b_id"))
+        .values(usage=bindparam("b_usage"), usage_sync_time=bindparam("b_time")),
+        [{"b_id": account_id, "b_usage": value, "b_time": when} for account_id, value, when in usage],
+    )
+
+
+async def prune_all_events(conn: AsyncConnection, keep: int) -> int:
+    """Retention over every account: each keeps its newest `keep` events. Returns the accounts
+    that were over the limit."""
+    over = (
+        select(account_events.c.account_id).group_by(account_events.c.account_id).having(func.count() > keep)
+    )
+    account_ids = [row.account_id for row in await conn.execute(over)]
+    for account_id in account_ids:
+        await prune_events(conn, account_id, keep)
+    return len(account_ids)

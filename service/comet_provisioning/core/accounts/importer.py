@@ -1,0 +1,251 @@
+"""ImportAccounts: adopt the Comet users of a server that no account tracks (the billing panels'
+"server sync"), and report the tracked accounts that are missing on Comet.
+
+One `list-users-full` call reads the server. An adopted user becomes an account of the given
+product with its add-user step DONE (and its first Comet vault recorded), ACTIVE or SUSPENDED after
+`IsSuspended`, so nothing ever tries to create it again. Its option quantities are read back from
+the profile: devices from `MaximumDevices`, the protected-items quota and the first limited vault's
+limit converted to the option's unit (GB = 1024^3, TB = 1024^4 bytes, rounded up), each clamped to
+the option's range. The profile itself is left untouched: a later usage sync reports any drift.
+
+Idempotent: the live-username reservation on (server, username) means a second run, or a twin
+running at the same time on another replica, adopts nothing new.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hmac
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from comet_provisioning.comet import CometClient, CometError
+from comet_provisioning.core.catalog import OPTION_KINDS
+from comet_provisioning.core.comet_errors import to_service_error
+from comet_provisioning.core.errors import ErrorKind, FieldViolation, ServiceError, Violations
+from comet_provisioning.core.models import Product, Server
+from comet_provisioning.core.products import ProductManager
+from comet_provisioning.store import account_rows as rows
+from comet_provisioning.store import idempotency
+from comet_provisioning.store.account_records import Account, Customer, Status, StepState
+from comet_provisioning.store.database import Database
+from comet_provisioning.store.types import utcnow
+
+from .guard import KeyedLocks
+from .journal import Journal
+from .profile import comet_vault_ids
+from .usage import profile_quotas
+
+__all__ = ["AccountImporter", "ImportResult", "ImportedUser", "options_from_profile"]
+
+LIST_TIMEOUT_S = 120.0
+_GENERIC_OPTIONS = ("number_of_devices", "protected_item_quota_gb", "storage_vault_quota_gb")
+
+
+class Servers(Protocol):
+    async def client(self, server_id: str) -> CometClient: ...
+
+    async def get_server(
+        self, conn: AsyncConnection, server_id: str, *, for_update: bool = False
+    ) -> Server: ...
+
+
+@dataclass(frozen=True)
+class ImportedUser:
+    username: str
+    account_id: str  # "" in a dry run
+    status: Status
+    options: dict[str, int]
+
+
+@dataclass
+class ImportResult:
+    users: list[ImportedUser] = field(default_factory=list)
+    missing_account_ids: list[str] = field(default_factory=list)
+    already_tracked: int = 0
+
+
+def _ceil_div(value: int, unit: int) -> int:
+    return -(-value // unit) if value > 0 else 0
+
+
+def options_from_profile(profile: dict[str, Any], product: Product | None) -> dict[str, int]:
+    """Option quantities that reproduce the profile's quotas (see the module docstring)."""
+    quotas = profile_quotas(profile)
+    raw = {
+        "devices": quotas.max_devices,
+        "protected_items": quotas.protected_items_quota_bytes,
+        "storage_vault": quotas.vault_quota_bytes or 0,
+    }
+    keys = [option.key for option in product.options] if product is not None else list(_GENERIC_OPTIONS)
+    ranges = {o.key: (o.min_quantity, o.max_quantity) for o in product.options} if product else {}
+    found: dict[str, int] = {}
+    used: set[str] = set()
+    for key in keys:
+        kind = OPTION_KINDS.get(key)
+        if kind is None:
+            continue
+        if kind.quota in used:  # a GB and a TB option for the same quota: the first one carries it
+            quantity = 0
+        elif kind.bytes_per_unit:
+            quantity = _ceil_div(raw[kind.quota], kind.bytes_per_unit)
+        else:
+            quantity = raw[kind.quota]
+        used.add(kind.quota)
+        if key in ranges:
+            low, high = ranges[key]
+            quantity = min(max(quantity, low), high)
+        found[key] = quantity
+    return found
+
+
+def _text(value: Any, limit: int) -> str:
+    return value.strip()[:limit] if isinstance(value, str) else ""
+
+
+def _adopted(
+    username: str, profile: dict[str, Any], product: Product, server_id: str, now: dt.datetime
+) -> Account:
+    emails = profile.get("Emails")
+    email = _text(emails[0], 320) if isinstance(emails, list) and emails else ""
+    suspended = profile.get("IsSuspended") is True
+    vault_ids = comet_vault_ids(profile)
+    return Account(
+        id=uuid.uuid4().hex,
+        product_id=product.id,
+        customer=Customer(email=email, first_name=_text(profile.get("AccountName"), 200)),
+        options=options_from_profile(profile, product),
+        status=Status.SUSPENDED if suspended else Status.ACTIVE,
+        create_time=now,
+        update_time=now,
+        username=username,
+        server_id=server_id,
+        suspend_reason="suspended on Comet when imported" if suspended else "",
+        add_user=StepState.DONE,
+        vault=StepState.DONE if vault_ids else StepState.NOT_STARTED,
+        vault_id=vault_ids[0] if vault_ids else "",
+        provision_time=now,
+    )
+
+
+class AccountImporter:
+    def __init__(self, db: Database, servers: Servers, products: ProductManager) -> None:
+        self._db = db
+        self._servers = servers
+        self._products = products
+        self._locks = KeyedLocks()
+
+    async def once(
+        self, method: str, request_id: str, fingerprint: str, work: Callable[[], Awaitable[bytes]]
+    ) -> bytes:
+        """AIP-155 without holding a transaction over Comet calls: a stored outcome is replayed,
+        otherwise `work` runs and its (serialized) response is remembered. A twin running at the
+        same moment adopts nothing twice (see the module docstring), so this is safe."""
+        if request_id:
+            async with self._db.read() as conn:
+                stored = await idempotency.lookup(conn, method, request_id)
+            if stored is not None:
+                if not hmac.compare_digest(stored.fingerprint, fingerprint):
+                    raise ServiceError(
+                        ErrorKind.INVALID_ARGUMENT,
+                        "REQUEST_ID_REUSED",
+                        f"request id {request_id!r} was already used for a different request",
+                        metadata={"method": method, "request_id": request_id},
+                        violations=[FieldViolation("request_id", "already used for a different request")],
+                    )
+                return stored.response
+        data = await work()
+        if request_id:
+            try:
+                async with self._db.transaction() as conn:
+                    await idempotency.remember(conn, method, request_id, fingerprint, data)
+            except IntegrityError:
+                pass  # a twin remembered its outcome first; both are valid outcomes
+        return data
+
+    async def run(
+        self, server_id: str, product_id: str, *, dry_run: bool, request_id: str = ""
+    ) -> ImportResult:
+        violations = Violations()
+        if not server_id:
+            violations.add("server_id", "required")
+        if not product_id and not dry_run:
+            violations.add("product_id", "required unless dry_run")
+        violations.raise_if_any()
+        async with self._db.read() as conn:
+            server = await self._servers.get_server(conn, server_id)
+            product = await self._product(conn, product_id) if product_id else None
+        if product is not None and product.server_group_id != (server.server_group_id or ""):
+            raise ServiceError(
+                ErrorKind.FAILED_PRECONDITION,
+                "PRODUCT_NOT_ON_SERVER",
+                f"product {product.id} places accounts in server group {product.server_group_id or '-'}, "
+                f"but server {server_id} is in {server.server_group_id or 'no group'}",
+                metadata={
+                    "product_id": product.id,
+                    "server_id": server_id,
+                    "server_group_id": server.server_group_id or "",
+                },
+            )
+        async with self._locks.hold(server_id):
+            return await self._run(server_id, product, dry_run=dry_run, request_id=request_id)
+
+    async def _product(self, conn: AsyncConnection, product_id: str) -> Product:
+        try:
+            return await self._products.get_product(conn, product_id)
+        except ServiceError as err:
+            if err.kind is ErrorKind.NOT_FOUND:
+                raise ServiceError(
+                    err.kind, err.reason, err.message, metadata=err.metadata | {"field": "product_id"}
+                ) from err
+            raise
+
+    async def _run(
+        self, server_id: str, product: Product | None, *, dry_run: bool, request_id: str
+    ) -> ImportResult:
+        client = await self._servers.client(server_id)
+        try:
+            users = await client.list_users_full(timeout_s=LIST_TIMEOUT_S)
+        except CometError as err:
+            raise to_service_error(err, server_id) from err
+        async with self._db.read() as conn:
+            placed = await rows.accounts_on_server(conn, server_id)
+        live = [a for a in placed if a.status is not Status.TERMINATED and a.username]
+        tracked = {a.username for a in live}
+        result = ImportResult(
+            missing_account_ids=sorted(
+                a.id
+                for a in live
+                if a.status in (Status.ACTIVE, Status.SUSPENDED) and a.username not in users
+            ),
+            already_tracked=sum(1 for name in users if name in tracked),
+        )
+        now = utcnow()
+        for username in sorted(users):
+            profile = users[username]
+            if username in tracked or not isinstance(profile, dict):
+                continue
+            suspended = profile.get("IsSuspended") is True
+            status = Status.SUSPENDED if suspended else Status.ACTIVE
+            if dry_run or product is None:
+                result.users.append(
+                    ImportedUser(username, "", status, options_from_profile(profile, product))
+                )
+                continue
+            account = _adopted(username, profile, product, server_id, now)
+            journal = Journal(account.id, "import", request_id)
+            journal.note("adopt", "SUCCEEDED", f"adopted Comet user {username} as {status.value}")
+            try:
+                async with self._db.transaction() as conn:
+                    await rows.insert_account(conn, account)
+                    await rows.add_events(conn, journal.take())
+            except IntegrityError:
+                result.already_tracked += 1  # adopted meanwhile by a twin (another replica)
+                continue
+            result.users.append(ImportedUser(username, account.id, status, account.options))
+        return result
