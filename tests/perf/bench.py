@@ -1,0 +1,663 @@
+"""Benchmarks of the service against its baselines: every figure is a ratio of two things measured
+in the same run (the machines are shared and noisy, absolute numbers drift). Not a test.
+
+    python tests/perf/bench.py [--quick] [--json]
+
+The Comet Server simulator, the service and the floors each run in their own process:
+
+1. create_cpu_ratio_vs_raw: service CPU seconds per created account (utime+stime from
+   /proc/<pid>/stat) / CPU seconds per account of a bare aiohttp script making the same Comet calls.
+2. create_latency_ratio_vs_whmcs_flow: 20 ms per Comet call, current Comet version; p50 create
+   latency through the service / p50 of the original module's flow (get-user-profile, policies/get,
+   add-user, request-storage-vault, get-user-profile-and-hash, set-user-profile-hash; a fresh
+   connection per call, one request at a time).
+3. scaling_efficiency_c64: pool of 16 connections (server max_connections 16), 20 ms per call;
+   creates/s at concurrency 64 / (16 / (calls per create x 20 ms)). The curve for 1, 16, 64, 256.
+4. read_rpc_ratio_vs_floor: GetAccount (BASIC) calls/s on the service / gRPC health Check calls/s
+   on a bare grpc.aio server, the same load client, the same run.
+5. peak_rss_mb of the service during a 2,000-account load, and download_rss_growth_mb while it
+   streams a 50 MB installer.
+
+With --json the last line is one JSON object with those keys.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import contextlib
+import json
+import os
+import secrets
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import grpc
+from comet_provisioning.sim import DEFAULT_PROVIDER_ID
+from comet_provisioning_client import ProvisioningClient, ProvisioningError
+from comet_provisioning_client.v1 import accounts_pb2, catalog_pb2, servers_pb2
+
+BIN = Path(sys.executable).parent
+ADMIN, PASSWORD = "admin", "bench-admin-password-Zq8"
+PROVIDER = DEFAULT_PROVIDER_ID  # the simulator's seeded storage template
+MB = 1024 * 1024
+TICK = os.sysconf("SC_CLK_TCK")
+TARGETS = {
+    "create_cpu_ratio_vs_raw": ("<=", 2.0),
+    "create_latency_ratio_vs_whmcs_flow": ("<=", 0.5),
+    "scaling_efficiency_c64": (">=", 0.85),
+    "read_rpc_ratio_vs_floor": (">=", 0.5),
+    "peak_rss_mb": ("<=", 200.0),
+    "download_rss_growth_mb": ("<=", 16.0),
+}
+
+
+def log(*parts: object) -> None:
+    print(*parts, file=sys.stderr, flush=True)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+# -- processes ------------------------------------------------------------------------------------
+
+
+@dataclass
+class Proc:
+    name: str
+    args: list[str]
+    env: dict[str, str] | None = None
+    cwd: str | None = None
+    log_path: Path | None = None
+    proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> Proc:
+        out = self.log_path.open("ab") if self.log_path else subprocess.DEVNULL
+        self.proc = subprocess.Popen(
+            self.args, env=self.env, cwd=self.cwd, stdout=out, stderr=subprocess.STDOUT
+        )
+        return self
+
+    @property
+    def pid(self) -> int:
+        assert self.proc is not None
+        return self.proc.pid
+
+    def cpu_s(self) -> float:
+        fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / TICK  # utime, stime (fields 14, 15)
+
+    def status_mb(self, key: str) -> float:
+        for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
+            if line.startswith(key + ":"):
+                return int(line.split()[1]) / 1024
+        return 0.0
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+class RssSampler:
+    """Samples a process's VmRSS every 20 ms in a thread; `peak` is the highest seen."""
+
+    def __init__(self, proc: Proc) -> None:
+        self.proc, self.peak, self._stop = proc, 0.0, threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.peak = max(self.peak, self.proc.status_mb("VmRSS"))
+            time.sleep(0.02)
+
+    def __enter__(self) -> RssSampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.peak = max(self.peak, self.proc.status_mb("VmRSS"))
+
+
+class Sim:
+    """The simulator in its own process, driven through its /__sim__ control API."""
+
+    def __init__(self, workdir: Path) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.proc = Proc(
+            "sim",
+            [
+                sys.executable, "-m", "comet_provisioning.sim", "--listen", f"127.0.0.1:{self.port}",
+                "--admin-user", ADMIN, "--admin-password", PASSWORD, "--seed", "1",
+            ],
+            log_path=workdir / "sim.log",
+        )  # fmt: skip
+
+    async def start(self, session: aiohttp.ClientSession) -> None:
+        self.proc.start()
+        self.session = session
+        for _ in range(200):
+            with contextlib.suppress(aiohttp.ClientError):
+                await self.control("GET", "counters")
+                return
+            await asyncio.sleep(0.05)
+        raise RuntimeError("simulator did not start")
+
+    async def control(self, method: str, path: str, body: Any = None) -> Any:
+        async with self.session.request(method, f"{self.url}/__sim__/{path}", json=body) as reply:
+            reply.raise_for_status()
+            return await reply.json()
+
+    async def latency(self, ms: float) -> None:
+        await self.control("POST", "faults?merge=1", {"latency_ms": ms, "jitter_ms": 0})
+
+    async def total_calls(self) -> int:
+        counters = await self.control("GET", "counters")
+        return int(sum(counters["calls"].values()))
+
+
+def service_proc(workdir: Path, port: int) -> Proc:
+    data = workdir / f"service-{port}"
+    data.mkdir()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("COMET_PROVISIONING_")}
+    env.update(
+        COMET_PROVISIONING_DATA_DIR=str(data),
+        COMET_PROVISIONING_SECRET_KEY=base64.urlsafe_b64encode(secrets.token_bytes(32)).decode(),
+        COMET_PROVISIONING_LOG_FORMAT="json",
+        COMET_PROVISIONING_USAGE_SYNC_INTERVAL_S="0",
+    )
+    return Proc(
+        "service",
+        [sys.executable, "-m", "comet_provisioning.cli", "serve", "--listen", f"127.0.0.1:{port}"],
+        env=env,
+        cwd=str(data),
+        log_path=data / "service.log",
+    )
+
+
+async def wait_healthy(target: str, proc: Proc) -> None:
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+    async with grpc.aio.insecure_channel(target) as channel:
+        stub = health_pb2_grpc.HealthStub(channel)
+        for _ in range(300):
+            if proc.proc is not None and proc.proc.poll() is not None:
+                raise RuntimeError(f"{proc.name} exited early; see {proc.log_path}")
+            with contextlib.suppress(grpc.aio.AioRpcError):
+                await stub.Check(health_pb2.HealthCheckRequest(), timeout=1)
+                return
+            await asyncio.sleep(0.1)
+    raise RuntimeError(f"{proc.name} did not become healthy")
+
+
+async def set_up_service(client: ProvisioningClient, sim: Sim) -> str:
+    """A group, the simulator as its server with a pool of 16, and a product; the product id."""
+    group = await client.call(
+        client.servers.CreateServerGroup,
+        servers_pb2.CreateServerGroupRequest(server_group=servers_pb2.ServerGroup(name="bench")),
+    )
+    await client.call(
+        client.servers.CreateServer,
+        servers_pb2.CreateServerRequest(
+            server=servers_pb2.Server(
+                display_name="sim",
+                connection=servers_pb2.ServerConnection(
+                    protocol=servers_pb2.PROTOCOL_HTTP,
+                    host="127.0.0.1",
+                    port=sim.port,
+                    admin_username=ADMIN,
+                    admin_password=PASSWORD,
+                ),
+                server_group_id=group.server_group.id,
+                max_connections=16,
+            )
+        ),
+    )
+    product = await client.call(
+        client.catalog.CreateProduct,
+        catalog_pb2.CreateProductRequest(
+            product=catalog_pb2.Product(
+                name="Bench Backup",
+                currency_code="USD",
+                base_price_minor=500,
+                module_settings=catalog_pb2.ModuleSettings(
+                    server_group_id=group.server_group.id,
+                    policy_group_mode=catalog_pb2.POLICY_GROUP_MODE_CREATE_NEW,
+                    storage_provider_id=PROVIDER,
+                ),
+                options=[
+                    catalog_pb2.ConfigurableOption(
+                        key="number_of_devices", min_quantity=1, max_quantity=10, default_quantity=2
+                    ),
+                    catalog_pb2.ConfigurableOption(
+                        key="protected_item_quota_gb", min_quantity=0, max_quantity=1000, default_quantity=100
+                    ),
+                    catalog_pb2.ConfigurableOption(
+                        key="storage_vault_quota_gb", min_quantity=0, max_quantity=5000, default_quantity=250
+                    ),
+                ],
+            )
+        ),
+    )
+    return product.product.id
+
+
+# -- load -----------------------------------------------------------------------------------------
+
+_serial = iter(range(10**9))
+
+
+@dataclass
+class Load:
+    latencies: list[float] = field(default_factory=list)
+    errors: dict[str, int] = field(default_factory=dict)
+    elapsed: float = 0.0
+    ids: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> int:
+        return len(self.latencies)
+
+    def p50_ms(self) -> float:
+        return statistics.median(self.latencies) * 1000 if self.latencies else 0.0
+
+
+async def creates(client: ProvisioningClient, product: str, n: int, concurrency: int) -> Load:
+    load = Load()
+    todo = iter(range(n))
+
+    async def worker() -> None:
+        for _ in todo:
+            i = next(_serial)
+            start = time.perf_counter()
+            try:
+                created = await client.create_account(
+                    product, {"email": f"bench{i}@example.com", "reference": f"b{i}"}, timeout_s=300
+                )
+            except ProvisioningError as err:
+                key = f"{err.code.name}/{err.reason}"
+                load.errors[key] = load.errors.get(key, 0) + 1
+                continue
+            load.latencies.append(time.perf_counter() - start)
+            load.ids.append(created.account.id)
+
+    t0 = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    load.elapsed = time.perf_counter() - t0
+    if not load.ok:
+        raise RuntimeError(f"every create failed: {load.errors}")
+    return load
+
+
+# -- the floors -----------------------------------------------------------------------------------
+
+
+def _form(extra: dict[str, Any]) -> dict[str, str]:
+    form = {"Username": ADMIN, "AuthType": "Password", "Password": PASSWORD}
+    for key, value in extra.items():
+        if isinstance(value, bool):
+            form[key] = "1" if value else "0"
+        elif isinstance(value, dict | list):
+            form[key] = json.dumps(value, separators=(",", ":"))
+        else:
+            form[key] = str(value)
+    return form
+
+
+async def _post(session: aiohttp.ClientSession, url: str, endpoint: str, **params: Any) -> Any:
+    async with session.post(f"{url}/api/v1/admin/{endpoint}", data=_form(params)) as reply:
+        return json.loads(await reply.read())
+
+
+def _apply_quotas(profile: dict[str, Any], policy_id: str) -> None:
+    profile["MaximumDevices"] = 2
+    profile["AllProtectedItemsQuotaEnabled"] = True
+    profile["AllProtectedItemsQuotaBytes"] = 100 * 1024**3
+    for vault in (profile.get("Destinations") or {}).values():
+        vault["StorageLimitEnabled"] = True
+        vault["StorageLimitBytes"] = 250 * 1024**3
+    profile["PolicyID"] = policy_id
+
+
+async def raw_create(session: aiohttp.ClientSession, url: str, name: str, policy_id: str) -> None:
+    """The service's Comet calls for one account, and nothing else (steady state: policy known)."""
+    await _post(session, url, "get-user-profile", TargetUser=name)
+    await _post(
+        session, url, "add-user", TargetUser=name, TargetPassword="pw-" + name, StoreRecoveryCode=True
+    )
+    await _post(session, url, "request-storage-vault", TargetUser=name, StorageProvider=PROVIDER)
+    got = await _post(session, url, "get-user-profile-and-hash", TargetUser=name)
+    profile = got["Profile"]
+    _apply_quotas(profile, policy_id)
+    await _post(
+        session,
+        url,
+        "set-user-profile-hash",
+        TargetUser=name,
+        ProfileData=profile,
+        RequireHash=got["ProfileHash"],
+    )
+
+
+async def raw_flow_main(url: str, n: int, concurrency: int, prefix: str) -> dict[str, float]:
+    """Subprocess entry: n raw creates at `concurrency` over a pooled session; own CPU time."""
+    names = iter(f"{prefix}{i:06d}" for i in range(n))
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=16)) as session:
+        await raw_create(session, url, f"{prefix}warm", "bench-raw-policy")  # imports, first connection
+
+        async def worker() -> None:
+            for name in names:
+                await raw_create(session, url, name, "bench-raw-policy")
+
+        cpu0, t0 = time.process_time(), time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        return {"cpu_s": time.process_time() - cpu0, "elapsed_s": time.perf_counter() - t0}
+
+
+async def whmcs_create(url: str, name: str, policy_id: str) -> None:
+    """The original module's flow, call for call, a fresh connection per call."""
+
+    async def call(endpoint: str, **params: Any) -> Any:
+        async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(force_close=True)) as session:
+            return await _post(session, url, endpoint, **params)
+
+    await call("get-user-profile", TargetUser=name)  # existence check
+    await call("policies/get", PolicyID=policy_id)
+    await call("add-user", TargetUser=name, TargetPassword="pw-" + name, StoreRecoveryCode=True)
+    await call("request-storage-vault", TargetUser=name, StorageProvider=PROVIDER)
+    got = await call("get-user-profile-and-hash", TargetUser=name)
+    profile = got["Profile"]
+    _apply_quotas(profile, policy_id)
+    await call("set-user-profile-hash", TargetUser=name, ProfileData=profile, RequireHash=got["ProfileHash"])
+
+
+async def bare_health_main(port: int) -> None:
+    """Subprocess entry: a bare grpc.aio server with only the health service."""
+    from grpc_health.v1 import health, health_pb2_grpc
+
+    server = grpc.aio.server()
+    health_pb2_grpc.add_HealthServicer_to_server(health.aio.HealthServicer(), server)
+    server.add_insecure_port(f"127.0.0.1:{port}")
+    await server.start()
+    await server.wait_for_termination()
+
+
+async def read_load_main(target: str, method: str, account_id: str, seconds: float, concurrency: int) -> int:
+    """Subprocess entry: `concurrency` callers of one unary method for `seconds`; calls made."""
+    from comet_provisioning_client.v1 import accounts_pb2_grpc
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+    async with grpc.aio.insecure_channel(target) as channel:
+        call: Callable[[], Awaitable[Any]]
+        if method == "health":
+            health_stub = health_pb2_grpc.HealthStub(channel)
+            request = health_pb2.HealthCheckRequest()
+            call = lambda: health_stub.Check(request, timeout=10)  # noqa: E731
+        else:
+            accounts = accounts_pb2_grpc.AccountServiceStub(channel)
+            get = accounts_pb2.GetAccountRequest(id=account_id, view=accounts_pb2.ACCOUNT_VIEW_BASIC)
+            call = lambda: accounts.GetAccount(get, timeout=10)  # noqa: E731
+        await call()
+        done = 0
+        end = time.perf_counter() + seconds
+
+        async def worker() -> None:
+            nonlocal done
+            while time.perf_counter() < end:
+                await call()
+                done += 1
+
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        return done
+
+
+def subprocess_json(*args: str) -> Any:
+    out = subprocess.run([sys.executable, __file__, *args], capture_output=True, text=True, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+async def calls_per_s(target: str, method: str, account_id: str, seconds: float) -> float:
+    """Two client processes (so the client is less often the limit), summed."""
+    procs = [
+        await asyncio.create_subprocess_exec(
+            sys.executable,
+            __file__,
+            "--read-load",
+            target,
+            method,
+            account_id,
+            str(seconds),
+            "32",
+            stdout=asyncio.subprocess.PIPE,
+        )
+        for _ in range(2)
+    ]
+    total = 0
+    for proc in procs:
+        out, _ = await proc.communicate()
+        total += int(json.loads(out.decode().strip().splitlines()[-1])["calls"])
+    return total / seconds
+
+
+# -- the run --------------------------------------------------------------------------------------
+
+
+@contextlib.asynccontextmanager
+async def service(workdir: Path, sim: Sim) -> AsyncIterator[tuple[Proc, ProvisioningClient, str]]:
+    port = free_port()
+    proc = service_proc(workdir, port).start()
+    try:
+        await wait_healthy(f"127.0.0.1:{port}", proc)
+        async with ProvisioningClient(f"127.0.0.1:{port}", default_timeout_s=300) as client:
+            product = await set_up_service(client, sim)
+            yield proc, client, product
+    finally:
+        proc.stop()
+
+
+async def bench(quick: bool) -> dict[str, Any]:
+    out: dict[str, Any] = {"quick": quick, "nproc": os.cpu_count(), "notes": []}
+    workdir = Path(tempfile.mkdtemp(prefix="cp-bench-"))
+    async with aiohttp.ClientSession() as session:
+        sim = Sim(workdir)
+        await sim.start(session)
+        try:
+            await _bench(out, workdir, sim, quick)
+        finally:
+            sim.proc.stop()
+    return out
+
+
+async def _bench(out: dict[str, Any], workdir: Path, sim: Sim, quick: bool) -> None:
+    async with service(workdir, sim) as (proc, client, product):
+        # 1. CPU per create vs the raw aiohttp floor (no added latency).
+        await sim.latency(0)
+        await creates(client, product, 30, 8)  # warm: policy group, pools, first-call paths
+        n = 300 if quick else 1000
+        calls0, cpu0 = await sim.total_calls(), proc.cpu_s()
+        load = await creates(client, product, n, 16)
+        service_cpu = (proc.cpu_s() - cpu0) / max(load.ok, 1)
+        calls_per_create = (await sim.total_calls() - calls0) / max(load.ok, 1)
+        raw = subprocess_json("--raw-flow", sim.url, str(n), "16", "raw")
+        raw_cpu = raw["cpu_s"] / n
+        out["create_cpu"] = {
+            "service_cpu_ms_per_create": round(service_cpu * 1000, 3),
+            "raw_cpu_ms_per_create": round(raw_cpu * 1000, 3),
+            "service_creates_per_s": round(load.ok / load.elapsed, 1),
+            "raw_creates_per_s": round(n / raw["elapsed_s"], 1),
+            "comet_calls_per_create": round(calls_per_create, 2),
+            "errors": load.errors,
+        }
+        out["create_cpu_ratio_vs_raw"] = round(service_cpu / raw_cpu, 3)
+        log("create cpu", out["create_cpu"], "ratio", out["create_cpu_ratio_vs_raw"])
+
+        # 4. Reads: GetAccount vs a bare server's health Check (no Comet involved).
+        floor_port = free_port()
+        floor = Proc(
+            "bare-health", [sys.executable, __file__, "--bare-health-server", str(floor_port)]
+        ).start()
+        try:
+            await wait_healthy(f"127.0.0.1:{floor_port}", floor)
+            seconds = 1.5 if quick else 4.0
+            account_id = load.ids[0]
+            get_rate = await calls_per_s(client.target, "get", account_id, seconds)
+            health_rate = await calls_per_s(f"127.0.0.1:{floor_port}", "health", "", seconds)
+        finally:
+            floor.stop()
+        out["read"] = {"get_account_per_s": round(get_rate, 1), "health_check_per_s": round(health_rate, 1)}
+        out["read_rpc_ratio_vs_floor"] = round(get_rate / health_rate, 3)
+        log("read", out["read"], "ratio", out["read_rpc_ratio_vs_floor"])
+
+        # 2. Latency at 20 ms per Comet call, one at a time, vs the original module's flow.
+        await sim.latency(20)
+        k = 12 if quick else 40
+        await creates(client, product, 2, 1)
+        service_seq = await creates(client, product, k, 1)
+        whmcs: list[float] = []
+        for i in range(k):
+            start = time.perf_counter()
+            await whmcs_create(sim.url, f"whmcs{i:05d}", "bench-whmcs-policy")
+            whmcs.append(time.perf_counter() - start)
+        whmcs_p50 = statistics.median(whmcs) * 1000
+        out["create_latency"] = {
+            "service_p50_ms": round(service_seq.p50_ms(), 1),
+            "whmcs_flow_p50_ms": round(whmcs_p50, 1),
+        }
+        out["create_latency_ratio_vs_whmcs_flow"] = round(service_seq.p50_ms() / whmcs_p50, 3)
+        log("latency", out["create_latency"], "ratio", out["create_latency_ratio_vs_whmcs_flow"])
+
+        # 3. Scaling with a pool of 16 at 20 ms per call.
+        curve = {}
+        for concurrency in (1, 16, 64, 256):
+            count = {1: 10 if quick else 25}.get(concurrency, concurrency * (3 if quick else 6))
+            calls0 = await sim.total_calls()
+            run = await creates(client, product, count, concurrency)
+            per_create = (await sim.total_calls() - calls0) / max(run.ok, 1)
+            curve[concurrency] = {
+                "creates_per_s": round(run.ok / run.elapsed, 1),
+                "p50_ms": round(run.p50_ms(), 1),
+                "comet_calls_per_create": round(per_create, 2),
+                "errors": run.errors,
+            }
+            log("scaling", concurrency, curve[concurrency])
+        calls = curve[64]["comet_calls_per_create"]
+        bound = 16 / (calls * 0.020)
+        for point in curve.values():
+            point["efficiency"] = round(point["creates_per_s"] / bound, 3)
+        out["scaling"] = {"bound_creates_per_s": round(bound, 1), "calls_per_create": calls, "curve": curve}
+        out["scaling_efficiency_c64"] = curve[64]["efficiency"]
+
+    # 5. Memory: a fresh service process for the 2,000-account load, then the 50 MB download.
+    await sim.control("POST", "reset")
+    await sim.latency(0)
+    async with service(workdir, sim) as (proc, client, product):
+        n = 500 if quick else 2000
+        with RssSampler(proc) as sampler:
+            load = await creates(client, product, n, 64)
+        out["memory"] = {
+            "accounts": n,
+            "ok": load.ok,
+            "errors": load.errors,
+            "rss_after_mb": round(proc.status_mb("VmRSS"), 1),
+            "hwm_mb": round(proc.status_mb("VmHWM"), 1),
+        }
+        out["peak_rss_mb"] = round(max(sampler.peak, proc.status_mb("VmHWM")), 1)
+        if quick:
+            out["notes"].append(f"peak_rss_mb from a {n}-account load (--quick), not 2,000")
+        await sim.control("POST", "config", {"installer_size": 50 * MB})
+        before = proc.status_mb("VmRSS")
+        received = 0
+        try:
+            with RssSampler(proc) as sampler:
+                async for message in client.download_client(
+                    load.ids[0], accounts_pb2.CLIENT_PLATFORM_LINUX_GENERIC
+                ):
+                    received += len(message.chunk)
+            out["download"] = {
+                "bytes": received,
+                "rss_before_mb": round(before, 1),
+                "peak_mb": round(sampler.peak, 1),
+            }
+            out["download_rss_growth_mb"] = round(sampler.peak - before, 1)
+        except ProvisioningError as err:
+            if err.code is not grpc.StatusCode.UNIMPLEMENTED:
+                raise
+            out["download_rss_growth_mb"] = None
+            out["notes"].append("DownloadClient answered UNIMPLEMENTED: download_rss_growth_mb is null")
+        log("memory", out["memory"], out.get("download"))
+
+
+def table(out: dict[str, Any]) -> str:
+    lines = ["", f"{'figure':38} {'value':>10}  target    met"]
+    for key, (op, target) in TARGETS.items():
+        value = out.get(key)
+        met = (
+            "-"
+            if value is None
+            else ("yes" if (value <= target if op == "<=" else value >= target) else "NO")
+        )
+        lines.append(f"{key:38} {value if value is not None else 'null':>10}  {op} {target:<6} {met}")
+    curve = out.get("scaling", {}).get("curve", {})
+    if curve:
+        lines.append(f"\nscaling (bound {out['scaling']['bound_creates_per_s']} creates/s):")
+        for c, point in curve.items():
+            lines.append(
+                f"  concurrency {c:>3}: {point['creates_per_s']:>7} creates/s, eff {point['efficiency']}"
+            )
+    lines += [f"note: {note}" for note in out.get("notes", [])]
+    return "\n".join(lines)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--quick", action="store_true", help="smaller runs (minutes → about one)")
+    parser.add_argument("--json", action="store_true", help="print one JSON object as the last line")
+    parser.add_argument("--raw-flow", nargs=4, metavar=("URL", "N", "C", "PREFIX"), help=argparse.SUPPRESS)
+    parser.add_argument("--bare-health-server", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--read-load", nargs=5, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.raw_flow:
+        url, n, c, prefix = args.raw_flow
+        print(json.dumps(asyncio.run(raw_flow_main(url, int(n), int(c), prefix))))
+        return 0
+    if args.bare_health_server:
+        asyncio.run(bare_health_main(args.bare_health_server))
+        return 0
+    if args.read_load:
+        target, method, account_id, seconds, concurrency = args.read_load
+        calls = asyncio.run(read_load_main(target, method, account_id, float(seconds), int(concurrency)))
+        print(json.dumps({"calls": calls}))
+        return 0
+    out = asyncio.run(bench(args.quick))
+    print(json.dumps(out, indent=2) if not args.json else "", file=sys.stderr)
+    print(table(out), file=sys.stderr if args.json else sys.stdout)
+    if args.json:
+        print(json.dumps(out))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
