@@ -6,7 +6,9 @@ product with its add-user step DONE (and its first Comet vault recorded), ACTIVE
 `IsSuspended`, so nothing ever tries to create it again. Its option quantities are read back from
 the profile: devices from `MaximumDevices`, the protected-items quota and the first limited vault's
 limit converted to the option's unit (GB = 1024^3, TB = 1024^4 bytes, rounded up), each clamped to
-the option's range. The profile itself is left untouched: a later usage sync reports any drift.
+the option's range (0, "unlimited", becomes the option's maximum when the option cannot be 0).
+The profile itself is left untouched: where the product cannot express it, the next usage sync
+reports the drift (and repairs it when configured to).
 
 Idempotent: the live-username reservation on (server, username) means a second run, or a twin
 running at the same time on another replica, adopts nothing new.
@@ -99,7 +101,9 @@ def options_from_profile(profile: dict[str, Any], product: Product | None) -> di
         used.add(kind.quota)
         if key in ranges:
             low, high = ranges[key]
-            quantity = min(max(quantity, low), high)
+            # 0 is "unlimited" (devices) or "no quota": when the product cannot express it, the
+            # least restrictive quantity it allows is the closest.
+            quantity = high if quantity == 0 and low > 0 else min(max(quantity, low), high)
         found[key] = quantity
     return found
 
