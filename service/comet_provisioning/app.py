@@ -219,6 +219,9 @@ async def running_service(settings: Settings, *, demo: bool = False) -> AsyncIte
         finally:
             for task in background:
                 task.cancel()
+            # wait for them: a task cut off mid-query must release its connection before the
+            # database closes, or the pool's close tasks outlive the event loop
+            await asyncio.gather(*background, return_exceptions=True)
             finished = await grpc_server.drain_and_stop(settings.shutdown_grace_s)
             if not finished:
                 log.warning("calls still running after the grace period were cancelled")
