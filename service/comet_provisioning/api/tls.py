@@ -85,23 +85,25 @@ def plan_exposure(settings: Settings, *, demo: bool = False) -> Exposure:
     if settings.client_certs and not settings.tls_client_ca_file:
         raise ConfigError("setting 'client_certs' needs 'tls_client_ca_file' (client certificates are mTLS)")
     warnings: list[str] = []
+    problems: list[str] = []
     if credentials is None and not loopback:
         if not (settings.allow_plaintext or demo):
-            raise ConfigError(
+            problems.append(
                 f"refusing to serve plaintext gRPC on non-loopback address {settings.listen}: set "
                 "'tls_cert_file' and 'tls_key_file', or 'allow_plaintext = true' "
                 "(COMET_PROVISIONING_ALLOW_PLAINTEXT) behind a TLS-terminating proxy"
             )
         warnings.append(f"gRPC on {settings.listen} is PLAINTEXT: traffic, tokens included, is readable")
-    if not auth_enabled:
-        if not (loopback or demo):
-            raise ConfigError(
+    if not auth_enabled and not loopback:
+        if not demo:
+            problems.append(
                 f"refusing to serve without authentication on non-loopback address {settings.listen}: "
                 "configure 'tokens' (COMET_PROVISIONING_TOKENS) or 'tls_client_ca_file' with "
                 "'client_certs', or listen on a loopback address"
             )
-        if not loopback:
-            warnings.append("authentication is OFF: every caller is treated as admin")
+        warnings.append("authentication is OFF: every caller is treated as admin")
+    if problems:
+        raise ConfigError("; ".join(problems))
     return Exposure(
         credentials=credentials,
         auth_enabled=auth_enabled,
