@@ -5,15 +5,25 @@ tests/accounts, plus helpers to get an ACTIVE account and read what the simulato
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
+import pytest
+from comet_provisioning.config import Settings
 from comet_provisioning_client.v1 import accounts_pb2
 
-from tests.accounts.conftest import World, account_settings, world
+from tests.accounts.conftest import World, world
+from tests.fixtures.db import service_settings
 
 __all__ = ["GIB", "Active", "World", "account_settings", "active", "world"]
 
 GIB = 1024**3
+
+
+@pytest.fixture
+def account_settings(database_url: str, tmp_path: Path) -> Settings:
+    """The World's service on each store: SQLite and PostgreSQL (usage rows, imports, pruning)."""
+    return service_settings(database_url, tmp_path / "data")
 
 
 @dataclass

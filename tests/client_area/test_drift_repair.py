@@ -15,9 +15,8 @@ from .conftest import GIB, World, active, get, profile, sync
 
 
 @pytest.fixture
-def account_settings(tmp_path: Path) -> Settings:
-    settings = service_settings(f"sqlite+aiosqlite:///{tmp_path / 'store.sqlite3'}", tmp_path / "data")
-    return replace(settings, repair_drift=True)
+def account_settings(database_url: str, tmp_path: Path) -> Settings:
+    return replace(service_settings(database_url, tmp_path / "data"), repair_drift=True)
 
 
 async def test_a_changed_profile_is_repaired_and_unknown_fields_survive(world: World) -> None:
