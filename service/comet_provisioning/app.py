@@ -23,7 +23,6 @@ from comet_provisioning.comet.registry import CometClientRegistry
 from comet_provisioning.config import ConfigError, Settings
 from comet_provisioning.core.accounts.importer import AccountImporter
 from comet_provisioning.core.accounts.manager import AccountManager
-from comet_provisioning.core.accounts.provisioner import Provisioner
 from comet_provisioning.core.accounts.retention import prune_events_forever
 from comet_provisioning.core.accounts.usage_sync import UsageSync
 from comet_provisioning.core.limits import ServerCallLimiter
@@ -143,7 +142,7 @@ def usage_sync(
         products,
         exclusive,
         repair_drift=settings.repair_drift,
-        repair_quotas=Provisioner(db, box, servers).apply_quotas,
+        repair_quotas=accounts.reapply_quotas,
     )
 
 

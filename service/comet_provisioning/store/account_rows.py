@@ -134,9 +134,17 @@ def _account(row: Row[Any]) -> Account:
 _COLUMNS = [c for c in accounts.c if c.name not in {"lease_owner", "lease_until"}]
 
 
-async def insert_account(conn: AsyncConnection, account: Account) -> None:
-    """Raises IntegrityError when the create request id is already taken."""
-    await conn.execute(insert(accounts).values(**_values(account)))
+async def insert_account(
+    conn: AsyncConnection,
+    account: Account,
+    *,
+    lease_owner: str | None = None,
+    lease_until: dt.datetime | None = None,
+) -> None:
+    """Raises IntegrityError when the create request id (or the username on its server) is taken."""
+    await conn.execute(
+        insert(accounts).values(**_values(account), lease_owner=lease_owner, lease_until=lease_until)
+    )
 
 
 async def get_account(conn: AsyncConnection, account_id: str) -> Account | None:

@@ -12,6 +12,7 @@ import contextlib
 import datetime as dt
 import random
 from collections.abc import AsyncIterator, Awaitable, Callable, Hashable
+from dataclasses import dataclass
 
 from comet_provisioning.core.errors import ErrorKind, ServiceError
 
@@ -38,6 +39,11 @@ class KeyedLocks:
         return len(self._locks)
 
 
+@dataclass
+class Lease:
+    released: bool = False
+
+
 LeaseAcquire = Callable[[str, dt.timedelta], Awaitable[bool]]
 LeaseRelease = Callable[[str], Awaitable[None]]
 
@@ -55,16 +61,21 @@ class AccountGuard:
         self._wait_s = wait_s
 
     @contextlib.asynccontextmanager
-    async def hold(self, account_id: str) -> AsyncIterator[None]:
+    async def hold(self, account_id: str, *, leased: bool = False) -> AsyncIterator[Lease]:
+        """`leased`: the caller writes the lease row itself (a new account's insert carries it).
+        Set `released` on the yielded Lease when a write already cleared it, to save a write."""
+        lease = Lease()
         async with self._locks.hold(account_id):
-            await self._take_lease(account_id)
+            if not leased:
+                await self._take_lease(account_id)
             renewer = asyncio.create_task(self._renew(account_id), name=f"lease-{account_id}")
             try:
-                yield
+                yield lease
             finally:
                 renewer.cancel()
-                # Released even if the caller was cancelled: otherwise others wait out the TTL.
-                await asyncio.shield(self._release(account_id))
+                if not lease.released:
+                    # Released even if the caller was cancelled: otherwise others wait out the TTL.
+                    await asyncio.shield(self._release(account_id))
 
     async def _renew(self, account_id: str) -> None:
         """Keeps the lease alive while slow work runs, so the TTL can stay short for crashes."""

@@ -42,7 +42,7 @@ from .guard import AccountGuard
 from .journal import Journal
 from .ports import CometClients
 from .profile import DesiredProfile, set_suspended
-from .provisioner import Provisioner, ProvisionResult
+from .provisioner import CreateRequestTaken, Provisioner, ProvisionResult
 
 log = logging.getLogger("comet_provisioning.accounts")
 
@@ -87,7 +87,7 @@ class AccountManager:
         self._clients = clients
         self._products = products
         self.replica_id = replica_id or uuid.uuid4().hex
-        self._provisioner = Provisioner(db, box, clients)
+        self._provisioner = Provisioner(db, box, clients, self.replica_id, lease_ttl)
         self._guard = AccountGuard(self._acquire_lease, self._release_lease, lease_ttl)
         self._event_retention = event_retention
 
@@ -228,15 +228,43 @@ class AccountManager:
         _check_order(order)
         try:
             async with asyncio.timeout(timeout_s):
-                account = await self._insert_or_find(order, product, quantities, request_id, fingerprint)
-                async with self._guard.hold(account.id):
-                    account = await self._load(account.id)
-                    if account.status in (Status.PENDING, Status.FAILED) and account.provision_requested:
-                        result = await self._provision_locked(account, product, "create", request_id)
-                        return await self.view(result.account), result.generated_password
-                    return await self.view(account), ""
+                if request_id:
+                    async with self._db.read() as conn:
+                        existing = await rows.get_by_create_request(conn, request_id)
+                    if existing is not None:
+                        return await self._resume_order(
+                            _same_order(existing, fingerprint, request_id), product
+                        )
+                account = self._new_account(order, product, quantities, request_id, fingerprint)
+                journal = Journal(account.id, "create", request_id)
+                journal.note("record_order", "SUCCEEDED", f"product {product.id}")
+                if not account.provision_requested:  # manual acceptance: record only
+                    async with self._db.transaction() as conn:
+                        await rows.insert_account(conn, account)
+                        await rows.add_events(conn, journal.take())
+                    return await self.view(account, {product.id: product}), ""
+                try:
+                    async with self._guard.hold(account.id, leased=True) as lease:
+                        placed = await self._provisioner.record_and_place(account, product, journal)
+                        result = await self._provisioner.provision(placed, product, journal, placed_now=True)
+                        lease.released = True  # the final save released it
+                except CreateRequestTaken:
+                    async with self._db.read() as conn:
+                        existing = await rows.get_by_create_request(conn, request_id)
+                    assert existing is not None
+                    return await self._resume_order(_same_order(existing, fingerprint, request_id), product)
+                return await self.view(result.account, {product.id: product}), result.generated_password
         except TimeoutError as exc:
             raise _deadline("") from exc
+
+    async def _resume_order(self, account: Account, product: Product) -> tuple[AccountView, str]:
+        """A repeated order: wait for a run in progress, then answer, resuming it if unfinished."""
+        async with self._guard.hold(account.id):
+            account = await self._load(account.id)
+            if account.status in (Status.PENDING, Status.FAILED) and account.provision_requested:
+                result = await self._provision_locked(account, product, "create", account.create_request_id)
+                return await self.view(result.account, {product.id: product}), result.generated_password
+            return await self.view(account), ""
 
     async def _product_for_order(self, order: Order) -> Product:
         if not order.product_id:
@@ -255,17 +283,12 @@ class AccountManager:
                 ) from err
             raise
 
-    async def _insert_or_find(
+    def _new_account(
         self, order: Order, product: Product, quantities: dict[str, int], request_id: str, fingerprint: str
     ) -> Account:
-        if request_id:
-            async with self._db.read() as conn:
-                existing = await rows.get_by_create_request(conn, request_id)
-            if existing is not None:
-                return _same_order(existing, fingerprint, request_id)
         now = utcnow()
         account_id = uuid.uuid4().hex
-        account = Account(
+        return Account(
             id=account_id,
             product_id=product.id,
             customer=order.customer,
@@ -281,21 +304,6 @@ class AccountManager:
             create_request_id=request_id,
             create_fingerprint=fingerprint if request_id else "",
         )
-        journal = Journal(account_id, "create", request_id)
-        journal.note("record_order", "SUCCEEDED", f"product {product.id}")
-        try:
-            async with self._db.transaction() as conn:
-                await rows.insert_account(conn, account)
-                await rows.add_events(conn, journal.take())
-        except IntegrityError:
-            if not request_id:
-                raise
-            async with self._db.read() as conn:
-                existing = await rows.get_by_create_request(conn, request_id)
-            if existing is None:
-                raise
-            return _same_order(existing, fingerprint, request_id)
-        return account
 
     async def provision_locked(self, account_id: str, request_id: str) -> tuple[AccountView, str]:
         """ProvisionAccount, inside run_exclusive: accept a PENDING order or resume a FAILED one."""
@@ -358,6 +366,10 @@ class AccountManager:
             except Exception:
                 log.exception("the resume sweep failed; trying again later")
             await asyncio.sleep(interval_s)
+
+    async def reapply_quotas(self, account: Account, product: Product, journal: Journal) -> None:
+        """Quotas and policy applied again (drift repair); call inside run_exclusive."""
+        await self._provisioner.apply_quotas(account, product, journal)
 
     # -- the module commands (call inside run_exclusive) ------------------------------------------
 

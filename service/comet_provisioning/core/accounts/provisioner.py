@@ -1,19 +1,32 @@
 """Provisioning as a resumable reconcile: place, reserve a username, make sure the product's policy
 group exists, create the Comet user, request the initial vault, apply quotas and policy.
 
-Every step reads the journal first and does only what is not done yet, so the first run, a retry
-after a failure and the start-up sweep after a crash are the same code path. The two steps Comet
-does not make idempotent (add-user, request-storage-vault) are marked ATTEMPTED *before* their
-request goes out; a later run then looks at Comet instead of sending it again. Until add-user may
-have reached Comet the account can still move to another server (failover); never after.
+Every run reads the journal first and does only what is not done yet, so the first run, a retry
+after a failure and the start-up sweep after a crash are the same code path.
+
+The journal is written where a crash would otherwise repeat a non-idempotent Comet call, and
+nowhere else, so the happy path costs two write transactions:
+
+- placement reserves the username on a server (a unique index per server) and marks add-user
+  ATTEMPTED in the same transaction, *before* add-user goes out. A later run that finds ATTEMPTED
+  asks Comet whether the user exists instead of sending add-user again. A name already taken on
+  Comet by a user this service does not track comes back as "user exists" on the first attempt,
+  and the account gets the original module's `_NNNN` suffix instead.
+- the initial vault needs no mark of its own: a run that did not create the user itself looks at
+  the profile before requesting a vault (a new user has none, so any Comet vault is ours).
+- the final transaction records DONE, ACTIVE and releases the account's lease at once.
+
+Until add-user may have reached Comet the account can still move to another server (failover);
+never after.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import logging
 import secrets
-from typing import TypeVar
+from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -40,13 +53,15 @@ from .profile import apply_quotas, comet_vault_ids, created_policy, created_poli
 
 log = logging.getLogger("comet_provisioning.accounts")
 
-T = TypeVar("T")
-
 _MAX_NAME_ATTEMPTS = 20
 
 
 class _NameTaken(Exception):
-    """add-user said the name exists although it was free a moment ago: pick another."""
+    """add-user said the name exists although this account never sent add-user: pick another."""
+
+
+class CreateRequestTaken(Exception):
+    """Inserting a new account lost to a concurrent order with the same request id."""
 
 
 @dataclasses.dataclass
@@ -55,20 +70,33 @@ class ProvisionResult:
     generated_password: str = ""
 
 
+@dataclasses.dataclass(frozen=True)
+class _Group:
+    rule: str
+    failover: bool
+
+
 class Provisioner:
-    def __init__(self, db: Database, box: SecretBox, clients: CometClients) -> None:
+    def __init__(
+        self, db: Database, box: SecretBox, clients: CometClients, owner: str, lease_ttl: dt.timedelta
+    ) -> None:
         self._db = db
         self._box = box
         self._clients = clients
+        self._owner = owner
+        self._lease_ttl = lease_ttl
         self._group_locks = KeyedLocks()
         self._policy_locks = KeyedLocks()
+        self._known_policies: set[tuple[str, str]] = set()
 
     # -- persistence ------------------------------------------------------------------------------
 
-    async def save(self, account: Account, journal: Journal) -> Account:
+    async def save(self, account: Account, journal: Journal, *, release_lease: bool = False) -> Account:
         async with self._db.transaction() as conn:
             saved = await rows.save_account(conn, account)
             await rows.add_events(conn, journal.take())
+            if release_lease:
+                await rows.release_lease(conn, account.id, self._owner)
         return saved
 
     def seal_password(self, account_id: str, password: str) -> bytes:
@@ -78,47 +106,82 @@ class Provisioner:
         assert account.pending_password_enc is not None
         return self._box.decrypt(account.pending_password_enc, bound_to=f"account:{account.id}")
 
+    def _with_password(self, account: Account) -> Account:
+        """The password add-user will use: the customer's (sealed at order time) or a generated one,
+        sealed so a resumed run after a crash uses the same one. Erased once the account is ACTIVE."""
+        if account.add_user is StepState.DONE or account.pending_password_enc is not None:
+            return account
+        return dataclasses.replace(
+            account,
+            pending_password_enc=self.seal_password(account.id, secrets.token_urlsafe(18)),
+            password_generated=True,
+        )
+
+    # -- a new order ------------------------------------------------------------------------------
+
+    async def record_and_place(self, account: Account, product: Product, journal: Journal) -> Account:
+        """Inserts a new order already placed, its username reserved, add-user ATTEMPTED and this
+        process's lease on it: one transaction. Raises CreateRequestTaken if a concurrent order
+        with the same request id won."""
+        account = self._with_password(account)
+        lease_until = utcnow() + self._lease_ttl
+
+        async def insert(conn: AsyncConnection, placed: Account) -> Account:
+            try:
+                async with conn.begin_nested():
+                    await rows.insert_account(conn, placed, lease_owner=self._owner, lease_until=lease_until)
+            except IntegrityError:
+                if placed.create_request_id and await rows.get_by_create_request(
+                    conn, placed.create_request_id
+                ):
+                    raise CreateRequestTaken(placed.create_request_id) from None
+                raise
+            return placed
+
+        return await self._place(account, product, journal, set(), write=insert)
+
     # -- the whole run ----------------------------------------------------------------------------
 
-    async def provision(self, account: Account, product: Product, journal: Journal) -> ProvisionResult:
-        """Runs every step not done yet; on failure records FAILED with the step and re-raises."""
-        step = "start"
+    async def provision(
+        self, account: Account, product: Product, journal: Journal, *, placed_now: bool = False
+    ) -> ProvisionResult:
+        """Runs every step not done yet; on failure records FAILED with the step and re-raises.
+        The final save releases this process's lease on the account. `placed_now`: the account
+        was placed by this run (record_and_place), so its ATTEMPTED mark is not from an earlier one."""
+        step = "create_user"
         try:
-            if account.add_user is not StepState.DONE and account.pending_password_enc is None:
-                account = dataclasses.replace(
-                    account,
-                    pending_password_enc=self.seal_password(account.id, secrets.token_urlsafe(18)),
-                    password_generated=True,
-                )
-            step = "create_user"
-            account = await self._create_user_with_failover(account, product, journal)
+            account = self._with_password(account)
+            account, created_now = await self._create_user(account, product, journal, placed_now)
             client = await self._clients.client(account.server_id)
             step = "request_vault"
-            account = await self._request_vault(account, product, client, journal)
+            account = await self._request_vault(account, product, client, journal, created_now)
             step = "apply_quotas"
-            await comet_call(account, lambda: self._apply_quotas(account, product, client, journal))
+            desired = desired_profile(product, account.options)
+            with journal.step("apply_quotas", "set-user-profile-hash"):
+                await comet_call(
+                    account,
+                    lambda: client.update_user_profile(account.username, lambda p: apply_quotas(p, desired)),
+                )
         except ServiceError as err:
             await self._fail(account, journal, step, err)
             raise
-        except CometError as err:  # pragma: no cover - every Comet call goes through _comet
-            service_error = to_service_error(err, account.server_id)
-            await self._fail(account, journal, step, service_error)
-            raise service_error from err
         generated = self._open_password(account) if account.password_generated else ""
         account = dataclasses.replace(
             account,
             status=Status.ACTIVE,
+            add_user=StepState.DONE,
             failure=None,
             pending_password_enc=None,
             provision_time=account.provision_time or utcnow(),
         )
         journal.note("activate", "SUCCEEDED")
-        return ProvisionResult(await self.save(account, journal), generated)
+        return ProvisionResult(await self.save(account, journal, release_lease=True), generated)
 
     async def _fail(self, account: Account, journal: Journal, step: str, err: ServiceError) -> None:
         err.metadata.setdefault("account_id", account.id)
         err.metadata.setdefault("step", step)
-        # Re-read: the steps saved progress (journal states) the `account` here may predate.
+        # The stored journal, not the in-memory progress: what this run did without writing it down
+        # (a user or vault created) the next run finds on Comet.
         async with self._db.read() as conn:
             latest = await rows.get_account(conn, account.id) or account
         failed = dataclasses.replace(
@@ -131,43 +194,55 @@ class Provisioner:
 
     # -- placement and the Comet user -------------------------------------------------------------
 
-    async def _create_user_with_failover(
-        self, account: Account, product: Product, journal: Journal
-    ) -> Account:
+    async def _create_user(
+        self, account: Account, product: Product, journal: Journal, placed_now: bool
+    ) -> tuple[Account, bool]:
+        """The Comet user exists afterwards; True if this run created it."""
         excluded: set[str] = set()
         base = usernames.base_username(
             account.requested_username, account.customer.email, account.customer.first_name, account.id
         )
-        name = account.username or base
         unavailable: ServiceError | None = None
         for _ in range(_MAX_NAME_ATTEMPTS):
             if not account.comet_user_may_exist:
                 try:
-                    account = await self._place(account, product, journal, excluded, name, base)
+                    account = await self._place(
+                        account, product, journal, excluded, name=account.username or base
+                    )
                 except ServiceError as err:
                     if unavailable is not None and err.reason == "SERVER_GROUP_FULL":
                         raise unavailable from err  # every other server is full: report the outage
                     raise
-                name = account.username
+                attempted_before = False
+            else:
+                attempted_before = account.add_user is StepState.ATTEMPTED and not placed_now
+            placed_now = False
+            if account.add_user is StepState.DONE:
+                return account, False
             client = await self._clients.client(account.server_id)
+            sent = False
             try:
                 if product.policy_group_mode == "CREATE_NEW":
                     await self._ensure_policy(account.server_id, product, client, journal)
-                if not account.comet_user_may_exist and await self._user_exists(client, account, journal):
-                    name = usernames.with_suffix(base)  # a user this service does not track has it
-                    continue
-                return await self._add_user(account, product, client, journal)
+                if attempted_before and await self._user_exists(client, account, journal):
+                    return dataclasses.replace(account, add_user=StepState.DONE), False
+                sent = True
+                await self._add_user(account, product, client, journal)
+                return dataclasses.replace(account, add_user=StepState.DONE), True
             except _NameTaken:
-                name = usernames.with_suffix(base)
-                continue
+                account = await self._unplace(account, journal, server_id=account.server_id)
+                account = dataclasses.replace(account, username=usernames.with_suffix(base))
             except CometError as err:
                 service_error = to_service_error(err, account.server_id)
                 service_error.metadata["account_id"] = account.id
-                if account.comet_user_may_exist or not err.retryable or not await self._failover(product):
+                may_exist = attempted_before or (sent and err.reached_server)
+                if may_exist or not err.retryable or not (await self._group(product)).failover:
                     raise service_error from err
+                # add-user provably never reached Comet: the account may still move.
                 unavailable = service_error
                 journal.note("failover", "SUCCEEDED", f"server {account.server_id} unavailable: {err.kind}")
                 excluded.add(account.server_id)
+                account = await self._unplace(account, journal, server_id=account.server_id)
         raise ServiceError(
             ErrorKind.ABORTED,
             "USERNAME_UNAVAILABLE",
@@ -175,30 +250,44 @@ class Provisioner:
             metadata={"account_id": account.id},
         )
 
-    async def _failover(self, product: Product) -> bool:
-        async with self._db.read() as conn:
-            row = (
-                await conn.execute(
-                    server_groups.select().where(server_groups.c.id == product.server_group_id)
-                )
-            ).first()
-        return bool(row is not None and row.failover)
+    async def _unplace(self, account: Account, journal: Journal, *, server_id: str) -> Account:
+        """add-user provably did not create the user: back to NOT_STARTED, ready to place again."""
+        return await self.save(dataclasses.replace(account, add_user=StepState.NOT_STARTED), journal)
+
+    async def _group(self, product: Product, conn: AsyncConnection | None = None) -> _Group:
+        query = server_groups.select().where(server_groups.c.id == product.server_group_id)
+        if conn is None:
+            async with self._db.read() as reader:
+                row = (await reader.execute(query)).first()
+        else:
+            row = (await conn.execute(query.with_for_update())).first()
+        if row is None:
+            return _Group("LEAST_ACCOUNTS", False)
+        return _Group(row.placement_rule, bool(row.failover))
 
     async def _place(
-        self, account: Account, product: Product, journal: Journal, excluded: set[str], name: str, base: str
+        self,
+        account: Account,
+        product: Product,
+        journal: Journal,
+        excluded: set[str],
+        *,
+        name: str = "",
+        write: Any = None,
     ) -> Account:
-        """Chooses a server and reserves `name` on it in one transaction (unique per server among
-        live accounts); a name held by another account gets the original's `_NNNN` suffix."""
+        """Chooses a server and reserves the username on it, add-user ATTEMPTED, in one transaction
+        (unique per server among live accounts); a name held by another account gets a suffix.
+        `write(conn, placed)` stores the placed account (default: an optimistic update)."""
+        base = usernames.base_username(
+            account.requested_username, account.customer.email, account.customer.first_name, account.id
+        )
+        name = name or base
         with journal.step("place") as outcome:
             for _ in range(_MAX_NAME_ATTEMPTS):
                 async with self._group_locks.hold(product.server_group_id):
                     try:
                         async with self._db.transaction() as conn:
-                            await conn.execute(
-                                server_groups.select()
-                                .where(server_groups.c.id == product.server_group_id)
-                                .with_for_update()
-                            )
+                            group = await self._group(product, conn)
                             counted = await rows.live_server_counts(conn, product.server_group_id)
                             candidates = rank(
                                 [
@@ -212,9 +301,7 @@ class Provisioner:
                                     for row, live in counted
                                     if row.id not in excluded
                                 ],
-                                "FILL_IN_ORDER"
-                                if await self._fill_in_order(conn, product)
-                                else "LEAST_ACCOUNTS",
+                                group.rule,
                             )
                             if not candidates:
                                 raise ServiceError(
@@ -227,15 +314,21 @@ class Provisioner:
                                     },
                                 )
                             keep = next((c for c in candidates if c.server_id == account.server_id), None)
-                            chosen = keep or candidates[0]
-                            placed = await rows.save_account(
-                                conn, dataclasses.replace(account, server_id=chosen.server_id, username=name)
+                            placed = dataclasses.replace(
+                                account,
+                                server_id=(keep or candidates[0]).server_id,
+                                username=name,
+                                add_user=StepState.ATTEMPTED,
                             )
+                            outcome.note = f"server {placed.server_id}, username {placed.username}"
+                            if write is None:
+                                placed = await rows.save_account(conn, placed)
+                            else:
+                                placed = await write(conn, placed)
                             await rows.add_events(conn, journal.take())
                     except IntegrityError:
                         name = usernames.with_suffix(base)  # held by another account on that server
                         continue
-                outcome.note = f"server {placed.server_id}, username {placed.username}"
                 return placed
         raise ServiceError(
             ErrorKind.ABORTED,
@@ -244,20 +337,13 @@ class Provisioner:
             metadata={"account_id": account.id},
         )
 
-    async def _fill_in_order(self, conn: AsyncConnection, product: Product) -> bool:
-        row = (
-            await conn.execute(server_groups.select().where(server_groups.c.id == product.server_group_id))
-        ).first()
-        return bool(row is not None and row.placement_rule == "FILL_IN_ORDER")
-
     async def _user_exists(self, client: CometClient, account: Account, journal: Journal) -> bool:
-        with journal.step("check_username", "get-user-profile") as outcome:
+        with journal.step("add_user", "get-user-profile") as outcome:
             try:
                 await client.get_user_profile(account.username)
             except CometUserNotFound:
-                outcome.note = "free"
                 return False
-            outcome.note = "taken by a user this service does not track"
+            outcome.skipped("created by an earlier attempt whose reply was lost")
             return True
 
     async def _ensure_policy(
@@ -265,35 +351,27 @@ class Provisioner:
     ) -> None:
         """The product's policy group exists on the server: created once, however many orders race."""
         policy_id = created_policy_id(product.id)
-        async with self._policy_locks.hold((server_id, policy_id)):
+        key = (server_id, policy_id)
+        if key in self._known_policies:
+            return
+        async with self._policy_locks.hold(key):
+            if key in self._known_policies:
+                return
             async with self._db.read() as conn:
-                if await rows.policy_known(conn, server_id, policy_id):
-                    return
-            with journal.step("ensure_policy", "policies/set") as outcome:
-                if await client.get_policy(policy_id) is None:
-                    await client.set_policy(policy_id, created_policy(product.name))
-                else:
-                    outcome.skipped("already on the server")
-            async with self._db.transaction() as conn:
-                await rows.mark_policy(conn, server_id, policy_id, product.id)
+                known = await rows.policy_known(conn, server_id, policy_id)
+            if not known:
+                with journal.step("ensure_policy", "policies/set") as outcome:
+                    if await client.get_policy(policy_id) is None:
+                        await client.set_policy(policy_id, created_policy(product.name))
+                    else:
+                        outcome.skipped("already on the server")
+                async with self._db.transaction() as conn:
+                    await rows.mark_policy(conn, server_id, policy_id, product.id)
+            self._known_policies.add(key)
 
     async def _add_user(
         self, account: Account, product: Product, client: CometClient, journal: Journal
-    ) -> Account:
-        if account.add_user is StepState.DONE:
-            return account
-        if account.add_user is StepState.ATTEMPTED:
-            # An earlier attempt may have created the user and lost the reply.
-            with journal.step("add_user", "get-user-profile") as outcome:
-                try:
-                    await client.get_user_profile(account.username)
-                    outcome.skipped("created by an earlier attempt")
-                    found = True
-                except CometUserNotFound:
-                    found = False
-            if found:
-                return await self.save(dataclasses.replace(account, add_user=StepState.DONE), journal)
-        account = await self.save(dataclasses.replace(account, add_user=StepState.ATTEMPTED), journal)
+    ) -> None:
         try:
             with journal.step("add_user", "add-user"):
                 await client.add_user(
@@ -302,51 +380,27 @@ class Provisioner:
                     require_password_change=product.require_password_change,
                 )
         except CometUserExists as err:
-            await self.save(dataclasses.replace(account, add_user=StepState.NOT_STARTED), journal)
             raise _NameTaken(account.username) from err
-        except CometError as err:
-            if not err.reached_server:
-                account = await self.save(
-                    dataclasses.replace(account, add_user=StepState.NOT_STARTED), journal
-                )
-            raise
-        return await self.save(dataclasses.replace(account, add_user=StepState.DONE), journal)
 
     async def _request_vault(
-        self, account: Account, product: Product, client: CometClient, journal: Journal
+        self, account: Account, product: Product, client: CometClient, journal: Journal, created_now: bool
     ) -> Account:
         if not product.storage_provider_id or account.vault is StepState.DONE:
             return account
-        if account.vault is StepState.ATTEMPTED:
+        if not created_now:
+            # An earlier run may have requested it and lost the reply: a new user has no vaults.
             with journal.step("request_vault", "get-user-profile") as outcome:
                 profile = await comet_call(account, lambda: client.get_user_profile(account.username))
                 found = comet_vault_ids(profile)
                 if found:
                     outcome.skipped("created by an earlier attempt")
             if found:
-                return await self.save(
-                    dataclasses.replace(account, vault=StepState.DONE, vault_id=found[0]), journal
-                )
-        account = await self.save(dataclasses.replace(account, vault=StepState.ATTEMPTED), journal)
-        try:
-            with journal.step("request_vault", "request-storage-vault"):
-                vault_id = await comet_call(
-                    account,
-                    lambda: client.request_storage_vault(account.username, product.storage_provider_id),
-                )
-        except ServiceError as err:
-            cause = err.__cause__
-            if isinstance(cause, CometError) and not cause.reached_server:
-                await self.save(dataclasses.replace(account, vault=StepState.NOT_STARTED), journal)
-            raise
-        return await self.save(dataclasses.replace(account, vault=StepState.DONE, vault_id=vault_id), journal)
-
-    async def _apply_quotas(
-        self, account: Account, product: Product, client: CometClient, journal: Journal
-    ) -> None:
-        desired = desired_profile(product, account.options)
-        with journal.step("apply_quotas", "set-user-profile-hash"):
-            await client.update_user_profile(account.username, lambda profile: apply_quotas(profile, desired))
+                return dataclasses.replace(account, vault=StepState.DONE, vault_id=found[0])
+        with journal.step("request_vault", "request-storage-vault"):
+            vault_id = await comet_call(
+                account, lambda: client.request_storage_vault(account.username, product.storage_provider_id)
+            )
+        return dataclasses.replace(account, vault=StepState.DONE, vault_id=vault_id)
 
     async def apply_quotas(self, account: Account, product: Product, journal: Journal) -> None:
         """Re-applies quotas and policy (change package, drift repair)."""
@@ -355,4 +409,9 @@ class Provisioner:
             await comet_call(
                 account, lambda: self._ensure_policy(account.server_id, product, client, journal)
             )
-        await comet_call(account, lambda: self._apply_quotas(account, product, client, journal))
+        desired = desired_profile(product, account.options)
+        with journal.step("apply_quotas", "set-user-profile-hash"):
+            await comet_call(
+                account,
+                lambda: client.update_user_profile(account.username, lambda p: apply_quotas(p, desired)),
+            )
