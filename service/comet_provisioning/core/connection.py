@@ -94,7 +94,7 @@ def check_ca_bundle(pem: str, violations: Violations, field: str) -> None:
         return
     try:
         ssl.create_default_context(cadata=pem)
-    except (ssl.SSLError, ValueError):
+    except (ssl.SSLError, ValueError, TypeError):  # TypeError: a str that is not ASCII
         violations.add(field, "not a PEM-encoded CA certificate bundle")
 
 
