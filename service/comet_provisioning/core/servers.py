@@ -41,6 +41,9 @@ from .pagination import decode_page
 
 __all__ = ["ConnectionTest", "ServerManager", "new_id"]
 
+# How long the hot path may reuse a server's resolved client before reading the server again.
+CLIENT_CACHE_S = 5.0
+
 USERNAME_MAX = 255
 PASSWORD_MAX = 1024
 PLACEMENT_RULES = ("LEAST_ACCOUNTS", "FILL_IN_ORDER")
@@ -175,6 +178,7 @@ class ServerManager:
         self.registry = registry
         self.ca_dir = ca_dir
         self.request_timeout_s = request_timeout_s
+        self._client_cache: dict[str, tuple[float, CometClient]] = {}
 
     # -- servers ----------------------------------------------------------------------------------
 
@@ -439,13 +443,25 @@ class ServerManager:
         return dataclasses.replace(config, **overrides) if overrides else config  # type: ignore[arg-type]
 
     async def client(self, server_id: str) -> CometClient:
-        """The pooled client of a stored server (NOT_FOUND if there is no such server)."""
+        """The pooled client of a stored server (NOT_FOUND if there is no such server).
+
+        Remembered for CLIENT_CACHE_S: the hot path then skips a read and a decryption per call.
+        This process forgets it at once when it changes the server; another replica's change is
+        picked up within CLIENT_CACHE_S.
+        """
+        cached = self._client_cache.get(server_id)
+        now = time.monotonic()
+        if cached is not None and cached[0] > now and not cached[1].closed:
+            return cached[1]
         async with self.db.read() as conn:
             server = await self.get_server(conn, server_id)
-        return await self.registry.get(self.comet_config(server))
+        client = await self.registry.get(self.comet_config(server))
+        self._client_cache[server_id] = (now + CLIENT_CACHE_S, client)
+        return client
 
     async def forget_client(self, server_id: str) -> None:
         """Close a server's pool (after an update of its connection, or its deletion)."""
+        self._client_cache.pop(server_id, None)
         await self.registry.remove(server_id)
 
     async def test_connection(

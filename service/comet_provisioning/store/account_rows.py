@@ -157,7 +157,7 @@ async def get_by_create_request(conn: AsyncConnection, request_id: str) -> Accou
     return _account(row) if row is not None else None
 
 
-async def save_account(conn: AsyncConnection, account: Account) -> Account:
+async def save_account(conn: AsyncConnection, account: Account, *, release_lease: bool = False) -> Account:
     """Writes `account` if the row still has the version it was read with; bumps the version.
 
     Raises StaleAccount if another writer got there first, and IntegrityError if the username is
@@ -170,7 +170,7 @@ async def save_account(conn: AsyncConnection, account: Account) -> Account:
     result = await conn.execute(
         update(accounts)
         .where(accounts.c.id == account.id, accounts.c.version == account.version)
-        .values(**values)
+        .values(**values, **({"lease_owner": None, "lease_until": None} if release_lease else {}))
     )
     if result.rowcount != 1:
         raise StaleAccount(account.id)

@@ -17,6 +17,7 @@ import dataclasses
 import datetime as dt
 import hmac
 import logging
+import time
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
@@ -47,6 +48,7 @@ from .provisioner import CreateRequestTaken, Provisioner, ProvisionResult
 log = logging.getLogger("comet_provisioning.accounts")
 
 MIN_PASSWORD_LENGTH = 8
+ORDER_PRODUCT_CACHE_S = 2.0
 MAX_PASSWORD_LENGTH = 256
 _TEXT_LIMITS = {"customer.email": 320, "customer.first_name": 200, "customer.last_name": 200}
 _REFERENCE_MAX = 200
@@ -90,6 +92,7 @@ class AccountManager:
         self._provisioner = Provisioner(db, box, clients, self.replica_id, lease_ttl)
         self._guard = AccountGuard(self._acquire_lease, self._release_lease, lease_ttl)
         self._event_retention = event_retention
+        self._order_products: dict[str, tuple[float, Product]] = {}
 
     # -- plumbing ---------------------------------------------------------------------------------
 
@@ -271,8 +274,11 @@ class AccountManager:
             violations = Violations()
             violations.add("product_id", "required")
             violations.raise_if_any()
+        cached = self._order_products.get(order.product_id)
+        if cached is not None and cached[0] > time.monotonic():
+            return cached[1]
         try:
-            return await self._product(order.product_id)
+            product = await self._product(order.product_id)
         except ServiceError as err:
             if err.kind is ErrorKind.NOT_FOUND:
                 raise ServiceError(
@@ -282,6 +288,9 @@ class AccountManager:
                     metadata=err.metadata | {"field": "product_id"},
                 ) from err
             raise
+        # Orders read their product often; a change shows within ORDER_PRODUCT_CACHE_S.
+        self._order_products[order.product_id] = (time.monotonic() + ORDER_PRODUCT_CACHE_S, product)
+        return product
 
     def _new_account(
         self, order: Order, product: Product, quantities: dict[str, int], request_id: str, fingerprint: str

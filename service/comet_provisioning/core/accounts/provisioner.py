@@ -93,10 +93,8 @@ class Provisioner:
 
     async def save(self, account: Account, journal: Journal, *, release_lease: bool = False) -> Account:
         async with self._db.transaction() as conn:
-            saved = await rows.save_account(conn, account)
+            saved = await rows.save_account(conn, account, release_lease=release_lease)
             await rows.add_events(conn, journal.take())
-            if release_lease:
-                await rows.release_lease(conn, account.id, self._owner)
         return saved
 
     def seal_password(self, account_id: str, password: str) -> bytes:
@@ -127,18 +125,20 @@ class Provisioner:
         lease_until = utcnow() + self._lease_ttl
 
         async def insert(conn: AsyncConnection, placed: Account) -> Account:
-            try:
-                async with conn.begin_nested():
-                    await rows.insert_account(conn, placed, lease_owner=self._owner, lease_until=lease_until)
-            except IntegrityError:
-                if placed.create_request_id and await rows.get_by_create_request(
-                    conn, placed.create_request_id
-                ):
-                    raise CreateRequestTaken(placed.create_request_id) from None
-                raise
+            await rows.insert_account(conn, placed, lease_owner=self._owner, lease_until=lease_until)
             return placed
 
-        return await self._place(account, product, journal, set(), write=insert)
+        async def request_id_taken() -> None:
+            if account.create_request_id:
+                async with self._db.read() as conn:
+                    if await rows.get_by_create_request(conn, account.create_request_id) is not None:
+                        raise CreateRequestTaken(account.create_request_id)
+
+        # The order's events are written with the account's final state (one write fewer on the
+        # hot path); after a crash in between, the resumed run logs what it does.
+        return await self._place(
+            account, product, journal, set(), write=insert, on_conflict=request_id_taken, log_events=False
+        )
 
     # -- the whole run ----------------------------------------------------------------------------
 
@@ -274,6 +274,8 @@ class Provisioner:
         *,
         name: str = "",
         write: Any = None,
+        on_conflict: Any = None,
+        log_events: bool = True,
     ) -> Account:
         """Chooses a server and reserves the username on it, add-user ATTEMPTED, in one transaction
         (unique per server among live accounts); a name held by another account gets a suffix.
@@ -325,8 +327,11 @@ class Provisioner:
                                 placed = await rows.save_account(conn, placed)
                             else:
                                 placed = await write(conn, placed)
-                            await rows.add_events(conn, journal.take())
+                            if log_events:
+                                await rows.add_events(conn, journal.take())
                     except IntegrityError:
+                        if on_conflict is not None:
+                            await on_conflict()  # raises when the conflict is not the username
                         name = usernames.with_suffix(base)  # held by another account on that server
                         continue
                 return placed
