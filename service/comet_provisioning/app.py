@@ -155,14 +155,15 @@ async def running_service(settings: Settings, *, demo: bool = False) -> AsyncIte
     metrics = ServiceMetrics()
     grpc_metrics = GrpcServerMetrics(metrics.registry)
     grpc_metrics.initialize(SERVICE_DESCRIPTORS)
-    # For the account code to adopt around its Comet work (see core/limits.py).
-    limiter = ServerCallLimiter(settings.max_waiting_per_server)
-    metrics.watch_limiter(limiter)
     interceptors = [
         MetricsInterceptor(grpc_metrics),  # first: counts refusals by auth and the gate too
         AuthInterceptor(Authenticator.from_settings(settings), reflection_public=settings.reflection_public),
     ]
     async with open_resources(settings, demo=demo, observer=metrics.comet) as resources:
+        # Bounds the RPCs queued for one Comet server to its pool size plus max_waiting_per_server.
+        limiter = ServerCallLimiter(settings.max_waiting_per_server, capacity=resources.servers.capacity)
+        metrics.watch_limiter(limiter)
+        resources.accounts.limiter = limiter
         servicers = Servicers(
             servers=ServerServicer(resources.servers, resources.box),
             catalog=CatalogServicer(resources.products, resources.db, resources.box),
@@ -212,6 +213,9 @@ async def running_service(settings: Settings, *, demo: bool = False) -> AsyncIte
             asyncio.create_task(
                 prune_events_forever(resources.db, settings.event_retention), name="event-retention"
             )
+        )
+        background.append(
+            metrics.watch_accounts(resources.accounts.count_by_status, settings.metrics_refresh_s)
         )
         try:
             yield grpc_server

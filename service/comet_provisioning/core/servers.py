@@ -459,6 +459,11 @@ class ServerManager:
         self._client_cache[server_id] = (now + CLIENT_CACHE_S, client)
         return client
 
+    def capacity(self, server_id: str) -> int:
+        """How many calls may use the server's pool at once (its connection limit, once known)."""
+        cached = self._client_cache.get(server_id)
+        return cached[1].config.max_connections if cached is not None else DEFAULT_MAX_CONNECTIONS
+
     async def forget_client(self, server_id: str) -> None:
         """Close a server's pool (after an update of its connection, or its deletion)."""
         self._client_cache.pop(server_id, None)

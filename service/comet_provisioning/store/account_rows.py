@@ -367,3 +367,17 @@ async def prune_all_events(conn: AsyncConnection, keep: int) -> int:
     for account_id in account_ids:
         await prune_events(conn, account_id, keep)
     return len(account_ids)
+
+
+async def count_by_status(conn: AsyncConnection) -> dict[str, int]:
+    """Accounts per status (the metrics gauge)."""
+    query = select(accounts.c.status, func.count()).group_by(accounts.c.status)
+    return {str(status): int(count) for status, count in await conn.execute(query)}
+
+
+async def delete_unstarted(conn: AsyncConnection, account_id: str, owner: str) -> bool:
+    """Removes an order this process placed but never sent to Comet (its lease still held)."""
+    result = await conn.execute(
+        delete(accounts).where(accounts.c.id == account_id, accounts.c.lease_owner == owner)
+    )
+    return bool(result.rowcount)

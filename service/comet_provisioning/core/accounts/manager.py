@@ -13,6 +13,7 @@ retry with the same id gets it back, waiting while the first call still runs.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import datetime as dt
 import hmac
@@ -27,6 +28,7 @@ from sqlalchemy.exc import IntegrityError
 from comet_provisioning.comet import CometUserNotFound
 from comet_provisioning.core.catalog import resolve_quantities
 from comet_provisioning.core.errors import ErrorKind, FieldViolation, ServiceError, Violations, not_found
+from comet_provisioning.core.limits import ServerCallLimiter
 from comet_provisioning.core.models import Product
 from comet_provisioning.core.pagination import decode_page
 from comet_provisioning.core.products import ProductManager
@@ -93,6 +95,8 @@ class AccountManager:
         self._guard = AccountGuard(self._acquire_lease, self._release_lease, lease_ttl)
         self._event_retention = event_retention
         self._order_products: dict[str, tuple[float, Product]] = {}
+        # Bounds RPCs waiting for one Comet server (set by the app; None: unbounded).
+        self.limiter: ServerCallLimiter | None = None
 
     # -- plumbing ---------------------------------------------------------------------------------
 
@@ -119,6 +123,16 @@ class AccountManager:
         async with self._db.read() as conn:
             return await self._products.get_product(conn, product_id)
 
+    def _slot(self, server_id: str) -> contextlib.AbstractAsyncContextManager[None]:
+        """A place in the server's queue: COMET_SERVER_BUSY at once when too many already wait."""
+        if self.limiter is None or not server_id:
+            return contextlib.nullcontext()
+        return self.limiter.slot(server_id)
+
+    async def count_by_status(self) -> dict[str, int]:
+        async with self._db.read() as conn:
+            return await rows.count_by_status(conn)
+
     def fingerprint(self, method: str, request_bytes: bytes) -> str:
         return self._box.fingerprint(method.encode() + b"\x00" + request_bytes)
 
@@ -134,9 +148,9 @@ class AccountManager:
     ) -> bytes:
         """Runs `work` (which returns the serialized response) alone on the account, at most once
         per request id; the caller's deadline bounds the wait and the Comet calls alike."""
-        await self._load(account_id)  # NOT_FOUND before waiting for anything
+        account = await self._load(account_id)  # NOT_FOUND before waiting for anything
         try:
-            async with asyncio.timeout(timeout_s):
+            async with asyncio.timeout(timeout_s), self._slot(account.server_id):
                 stored = await self._stored(method, request_id, fingerprint)
                 if stored is not None:
                     return stored
@@ -249,7 +263,18 @@ class AccountManager:
                 try:
                     async with self._guard.hold(account.id, leased=True) as lease:
                         placed = await self._provisioner.record_and_place(account, product, journal)
-                        result = await self._provisioner.provision(placed, product, journal, placed_now=True)
+                        async with contextlib.AsyncExitStack() as stack:
+                            try:
+                                await stack.enter_async_context(self._slot(placed.server_id))
+                            except ServiceError:
+                                # Refused before anything reached Comet: the order leaves nothing.
+                                async with self._db.transaction() as conn:
+                                    await rows.delete_unstarted(conn, placed.id, self.replica_id)
+                                lease.released = True
+                                raise
+                            result = await self._provisioner.provision(
+                                placed, product, journal, placed_now=True
+                            )
                         lease.released = True  # the final save released it
                 except CreateRequestTaken:
                     async with self._db.read() as conn:
