@@ -215,6 +215,7 @@ async def seeded_world(
     *,
     settings: Settings | None = None,
     sim_latency_ms: int = 0,
+    installer_size: int | None = None,
     with_accounts: bool = True,
 ) -> AsyncIterator[World]:
     """Simulator + service in this event loop, a catalogue, and (by default) seeded accounts."""
@@ -222,8 +223,9 @@ async def seeded_world(
     db_path = data_dir / "store.sqlite3"
     if settings is None:
         settings = service_settings(f"sqlite+aiosqlite:///{db_path}", data_dir / "data")
+    extra: dict[str, Any] = {} if installer_size is None else {"installer_size": installer_size}
     sim = CometSimulator(
-        admin_user=SIM_ADMIN, admin_password=SIM_PASSWORD, seed=1234, latency_ms=sim_latency_ms
+        admin_user=SIM_ADMIN, admin_password=SIM_PASSWORD, seed=1234, latency_ms=sim_latency_ms, **extra
     )
     await sim.start(host="127.0.0.1", port=0)
     try:
