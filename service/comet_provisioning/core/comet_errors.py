@@ -61,6 +61,10 @@ _REASONS: tuple[tuple[type[CometError], str], ...] = (
 def to_service_error(error: CometError, server_id: str) -> ServiceError:
     """UNAVAILABLE when retrying may help, FAILED_PRECONDITION when an operator must act."""
     reason = next((name for cls, name in _REASONS if isinstance(error, cls)), "COMET_ERROR")
+    if isinstance(error, CometNotCometServer) and error.retryable:
+        # A 5xx error page (a proxy's 502 HTML, Comet's plain-text 500): the server is there but
+        # failing for now, not a wrong address; "not a Comet server" would send operators astray.
+        reason = "COMET_SERVER_ERROR"
     if error.retryable:
         kind = ErrorKind.UNAVAILABLE
         summary = f"Comet server {server_id} is not answering properly ({error.kind}); retry later"
