@@ -150,4 +150,4 @@ class MetricsInterceptor(Interceptor):
 
             return run
 
-        return wrap_handler(handler, unary, stream)
+        return wrap_handler(handler, unary, stream, owner=self)

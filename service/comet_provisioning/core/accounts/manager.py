@@ -109,7 +109,7 @@ class AccountManager:
             await rows.release_lease(conn, account_id, self.replica_id)
 
     async def _load(self, account_id: str) -> Account:
-        async with self._db.read() as conn:
+        async with self._db.read_one() as conn:
             account = await rows.get_account(conn, account_id)
         if account is None:
             raise not_found("account", account_id)
@@ -120,7 +120,7 @@ class AccountManager:
             raise ServiceError(
                 ErrorKind.FAILED_PRECONDITION, "PRODUCT_GONE", "the account's product no longer exists"
             )
-        async with self._db.read() as conn:
+        async with self._db.read_one() as conn:
             return await self._products.get_product(conn, product_id)
 
     def _slot(self, server_id: str) -> contextlib.AbstractAsyncContextManager[None]:
@@ -130,7 +130,7 @@ class AccountManager:
         return self.limiter.slot(server_id)
 
     async def count_by_status(self) -> dict[str, int]:
-        async with self._db.read() as conn:
+        async with self._db.read_one() as conn:
             return await rows.count_by_status(conn)
 
     def fingerprint(self, method: str, request_bytes: bytes) -> str:
@@ -168,7 +168,7 @@ class AccountManager:
     async def _stored(self, method: str, request_id: str, fingerprint: str) -> bytes | None:
         if not request_id:
             return None
-        async with self._db.read() as conn:
+        async with self._db.read_one() as conn:
             stored = await idempotency.lookup(conn, method, request_id)
         if stored is None:
             return None
@@ -195,7 +195,7 @@ class AccountManager:
         cache = products if products is not None else {}
         if account.product_id not in cache:
             try:
-                cache[account.product_id] = await self._product(account.product_id)
+                cache[account.product_id] = await self._recent_product(account.product_id)
             except ServiceError:
                 cache[account.product_id] = None
         product = cache[account.product_id]
@@ -246,7 +246,7 @@ class AccountManager:
         try:
             async with asyncio.timeout(timeout_s):
                 if request_id:
-                    async with self._db.read() as conn:
+                    async with self._db.read_one() as conn:
                         existing = await rows.get_by_create_request(conn, request_id)
                     if existing is not None:
                         return await self._resume_order(
@@ -277,7 +277,7 @@ class AccountManager:
                             )
                         lease.released = True  # the final save released it
                 except CreateRequestTaken:
-                    async with self._db.read() as conn:
+                    async with self._db.read_one() as conn:
                         existing = await rows.get_by_create_request(conn, request_id)
                     assert existing is not None
                     return await self._resume_order(_same_order(existing, fingerprint, request_id), product)
@@ -299,11 +299,8 @@ class AccountManager:
             violations = Violations()
             violations.add("product_id", "required")
             violations.raise_if_any()
-        cached = self._order_products.get(order.product_id)
-        if cached is not None and cached[0] > time.monotonic():
-            return cached[1]
         try:
-            product = await self._product(order.product_id)
+            return await self._recent_product(order.product_id)
         except ServiceError as err:
             if err.kind is ErrorKind.NOT_FOUND:
                 raise ServiceError(
@@ -313,8 +310,16 @@ class AccountManager:
                     metadata=err.metadata | {"field": "product_id"},
                 ) from err
             raise
-        # Orders read their product often; a change shows within ORDER_PRODUCT_CACHE_S.
-        self._order_products[order.product_id] = (time.monotonic() + ORDER_PRODUCT_CACHE_S, product)
+
+    async def _recent_product(self, product_id: str) -> Product:
+        """For orders and reads, which look products up all the time: a product read in the last
+        ORDER_PRODUCT_CACHE_S is reused (a change shows within that time). Lifecycle changes read
+        the product afresh."""
+        cached = self._order_products.get(product_id)
+        if cached is not None and cached[0] > time.monotonic():
+            return cached[1]
+        product = await self._product(product_id)
+        self._order_products[product_id] = (time.monotonic() + ORDER_PRODUCT_CACHE_S, product)
         return product
 
     def _new_account(

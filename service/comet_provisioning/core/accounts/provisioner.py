@@ -130,7 +130,7 @@ class Provisioner:
 
         async def request_id_taken() -> None:
             if account.create_request_id:
-                async with self._db.read() as conn:
+                async with self._db.read_one() as conn:
                     if await rows.get_by_create_request(conn, account.create_request_id) is not None:
                         raise CreateRequestTaken(account.create_request_id)
 
