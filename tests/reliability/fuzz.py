@@ -404,15 +404,17 @@ def reason_of(err: grpc.RpcError) -> str:
 class FuzzStats:
     calls: int = 0
     codes: Counter[str] = field(default_factory=Counter)
+    kinds: Counter[str] = field(default_factory=Counter)  # sane, one-bad, mixed, wild, raw
     per_method: dict[str, Counter[str]] = field(default_factory=dict)
     rejected_checked: int = 0
     health_checks: int = 0
     problems: list[str] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
-    def record(self, method: str, code: str) -> None:
+    def record(self, method: str, kind: str, code: str) -> None:
         with self.lock:
             self.calls += 1
+            self.kinds[kind] += 1
             self.codes[code] += 1
             self.per_method.setdefault(method, Counter())[code] += 1
 
@@ -468,7 +470,7 @@ class Fuzzer:
         """One example: the call, then the three properties."""
         before: Snapshot = snapshot(self.db_path)
         code, reason = self.call(method, payload)
-        self.stats.record(method.name, code.name)
+        self.stats.record(method.name, kind, code.name)
         note(f"{method.name} {kind} {len(payload)} bytes -> {code.name} {reason}: {payload[:300]!r}")
         assert code not in FORBIDDEN, f"{method.name}: {code.name} for {kind} {payload[:300]!r}"
         assert self.serving(), f"not SERVING after {method.name}"
@@ -532,6 +534,7 @@ class Fuzzer:
                 continue
             try:
                 self.fuzz(method, max_examples)
-            except AssertionError as exc:  # hypothesis re-raises the shrunk example's error
-                self.stats.problems.append(f"{method.name}: {exc}")
+            except Exception as exc:  # hypothesis re-raises the shrunk example's error
+                notes = " | ".join(getattr(exc, "__notes__", []))
+                self.stats.problems.append(f"{method.name}: {type(exc).__name__}: {exc} {notes}")
         return self.stats
