@@ -133,6 +133,15 @@ def _account(row: Row[Any]) -> Account:
 
 _COLUMNS = [c for c in accounts.c if c.name not in {"lease_owner", "lease_until"}]
 
+# The hot statements are built once: SQLAlchemy then skips re-coercing every value and recomputing
+# the statement's cache key on each call (measured: a third of the create path's CPU).
+_INSERT = insert(accounts)
+_BY_ID = select(*_COLUMNS).where(accounts.c.id == bindparam("account_id"))
+_BY_CREATE_REQUEST = select(*_COLUMNS).where(accounts.c.create_request_id == bindparam("request_id"))
+_SAVE = update(accounts).where(
+    accounts.c.id == bindparam("_account_id"), accounts.c.version == bindparam("_read_version")
+)
+
 
 async def insert_account(
     conn: AsyncConnection,
@@ -142,18 +151,16 @@ async def insert_account(
     lease_until: dt.datetime | None = None,
 ) -> None:
     """Raises IntegrityError when the create request id (or the username on its server) is taken."""
-    await conn.execute(
-        insert(accounts).values(**_values(account), lease_owner=lease_owner, lease_until=lease_until)
-    )
+    await conn.execute(_INSERT, {**_values(account), "lease_owner": lease_owner, "lease_until": lease_until})
 
 
 async def get_account(conn: AsyncConnection, account_id: str) -> Account | None:
-    row = (await conn.execute(select(*_COLUMNS).where(accounts.c.id == account_id))).first()
+    row = (await conn.execute(_BY_ID, {"account_id": account_id})).first()
     return _account(row) if row is not None else None
 
 
 async def get_by_create_request(conn: AsyncConnection, request_id: str) -> Account | None:
-    row = (await conn.execute(select(*_COLUMNS).where(accounts.c.create_request_id == request_id))).first()
+    row = (await conn.execute(_BY_CREATE_REQUEST, {"request_id": request_id})).first()
     return _account(row) if row is not None else None
 
 
@@ -167,10 +174,10 @@ async def save_account(conn: AsyncConnection, account: Account, *, release_lease
     values = _values(saved)
     # Usage is written only by set_usage: a lifecycle save of an older read must not undo a sync.
     del values["id"], values["create_time"], values["usage"], values["usage_sync_time"]
+    if release_lease:
+        values.update(lease_owner=None, lease_until=None)
     result = await conn.execute(
-        update(accounts)
-        .where(accounts.c.id == account.id, accounts.c.version == account.version)
-        .values(**values, **({"lease_owner": None, "lease_until": None} if release_lease else {}))
+        _SAVE, {**values, "_account_id": account.id, "_read_version": account.version}
     )
     if result.rowcount != 1:
         raise StaleAccount(account.id)
@@ -209,18 +216,20 @@ async def unfinished_accounts(conn: AsyncConnection, *, limit: int) -> list[str]
     return [row.id for row in await conn.execute(query)]
 
 
+_LIVE = (
+    select(func.count())
+    .select_from(accounts)
+    .where(accounts.c.server_id == servers.c.id, accounts.c.status != Status.TERMINATED.value)
+    .scalar_subquery()
+)
+_SERVER_COUNTS = select(
+    servers.c.id, servers.c.max_accounts, servers.c.placement_order, _LIVE.label("live")
+).where(servers.c.server_group_id == bindparam("group_id"))
+
+
 async def live_server_counts(conn: AsyncConnection, group_id: str) -> list[tuple[Any, int]]:
     """(server row, live accounts on it) for every server of a group: the placement input."""
-    live = (
-        select(func.count())
-        .select_from(accounts)
-        .where(accounts.c.server_id == servers.c.id, accounts.c.status != Status.TERMINATED.value)
-        .scalar_subquery()
-    )
-    query = select(servers.c.id, servers.c.max_accounts, servers.c.placement_order, live.label("live")).where(
-        servers.c.server_group_id == group_id
-    )
-    return [(row, int(row.live)) for row in await conn.execute(query)]
+    return [(row, int(row.live)) for row in await conn.execute(_SERVER_COUNTS, {"group_id": group_id})]
 
 
 async def acquire_lease(conn: AsyncConnection, account_id: str, owner: str, ttl: dt.timedelta) -> bool:
