@@ -1,0 +1,26 @@
+"""The runner's crash and replica scenarios at a small size, so run_suites.py stays correct (the
+figures come from `run_suites.py`; tests/accounts/test_processes.py has the focused versions)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.reliability.processes import crash_scenario, replica_scenario
+
+
+async def test_crash_scenario_loses_nothing(tmp_path: Path) -> None:
+    report = await crash_scenario(tmp_path, creates=60, concurrency=30)
+    figures = report.as_json()
+    assert report.lost == [], figures
+    assert 0 < report.acked < 60, "the kill did not land mid-run"
+    assert report.accounts_verified == 60
+
+
+@pytest.mark.postgres
+async def test_replica_scenario_loses_nothing(tmp_path: Path) -> None:
+    report = await replica_scenario(tmp_path, creates=30, changed=15, rounds=1, concurrency=20)
+    figures = report.as_json()
+    assert report.lost == [], figures
+    assert report.accounts_verified == 30
