@@ -1,7 +1,7 @@
 # Two commands for a fresh clone (Python 3.11+, git, npm and the package registries):
 #   make demo   set everything up and start the demo server (embedded Comet simulator)
 #   make test   set everything up and run every check: ruff, mypy, buf lint/breaking,
-#               generated-code freshness, pytest
+#               generated-code freshness, a verified load run against the demo, pytest
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
@@ -9,7 +9,7 @@ BUF_VERSION := 1.75.0
 BUF := .tools/node_modules/.bin/buf
 LISTEN ?= 127.0.0.1:50051
 
-.PHONY: setup demo test check lint types protos gen fmt pytest bench clean
+.PHONY: setup demo test check lint types protos gen fmt pytest load bench clean
 
 setup: $(VENV)/.installed $(BUF)
 
@@ -26,7 +26,7 @@ $(BUF):
 demo: setup
 	$(VENV)/bin/comet-provisioning serve --demo --listen $(LISTEN)
 
-test: setup check pytest
+test: setup check load pytest
 
 check: lint types protos
 
@@ -51,6 +51,12 @@ fmt: setup
 
 pytest: setup
 	$(PY) -m pytest -q $(PYTEST_ARGS)
+
+load: setup
+	scripts/ci_load.sh
+
+bench: setup
+	$(PY) tests/perf/bench.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .tools .mypy_cache .ruff_cache .pytest_cache
