@@ -51,7 +51,8 @@ class FaultReport:
     failures: Counter[str] = field(default_factory=Counter)  # "CODE REASON" -> n
     failures_by_phase: dict[str, Counter[str]] = field(default_factory=dict)
     slowest_failure_s: dict[str, float] = field(default_factory=dict)  # phase -> seconds
-    recovery_s: dict[str, float] = field(default_factory=dict)  # fault -> clear to first OK
+    # fault -> seconds from its end to the first success of a call begun after it ended
+    recovery_s: dict[str, float] = field(default_factory=dict)
     faults_injected: dict[str, int] = field(default_factory=dict)
     accounts_verified: int = 0
     lost: list[str] = field(default_factory=list)
@@ -112,7 +113,7 @@ class FaultLoad:
     async def until_ok(self, call: Callable[[], Awaitable[Any]]) -> Any:
         """Retries `call` (the same request) until it succeeds, recording every failure."""
         while True:
-            phase, start = self.phase, time.monotonic()  # for OKs: the phase the call began in
+            start = time.monotonic()
             self.report.calls += 1
             try:
                 response = await call()
@@ -129,9 +130,9 @@ class FaultLoad:
                 await asyncio.sleep(0.05 + self.rng.random() * 0.05)
                 continue
             self.report.ok += 1
-            fault = phase.removeprefix("after-")
-            if phase.startswith("after-") and fault not in self.report.recovery_s:
-                self.report.recovery_s[fault] = time.monotonic() - self.cleared_at[fault]
+            for fault, cleared in self.cleared_at.items():  # the first OK of a call begun after it
+                if start >= cleared and fault not in self.report.recovery_s:
+                    self.report.recovery_s[fault] = time.monotonic() - cleared
             return response
 
     def new_request_id(self, kind: str) -> str:
@@ -253,7 +254,7 @@ class FaultLoad:
                 await self.clear(fault)
                 self.cleared_at[fault] = time.monotonic()
                 self.phase = f"after-{fault}"
-                await asyncio.sleep(self.phase_s)
+                await asyncio.sleep(self.phase_s + (self.timeout if fault == "slow" else 0))
             self.stopping = True
             await asyncio.wait_for(asyncio.gather(*workers), timeout=60)
         finally:

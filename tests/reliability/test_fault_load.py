@@ -12,7 +12,9 @@ from tests.reliability.support import seeded_world
 
 async def test_faults_during_a_load_run(tmp_path: Path) -> None:
     async with seeded_world(tmp_path, with_accounts=False) as world:
-        load = FaultLoad(world, phase_s=1.5, create_workers=6, change_workers=6, pool_size=24)
+        load = FaultLoad(
+            world, phase_s=1.5, create_workers=6, change_workers=6, pool_size=24, call_timeout_s=3.0
+        )
         report = await load.run()
     figures = report.as_json()
     print(json.dumps(figures, indent=1))

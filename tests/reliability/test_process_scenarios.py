@@ -14,7 +14,7 @@ async def test_crash_scenario_loses_nothing(tmp_path: Path) -> None:
     report = await crash_scenario(tmp_path, creates=60, concurrency=30)
     figures = report.as_json()
     assert report.lost == [], figures
-    assert 0 < report.acked < 60, "the kill did not land mid-run"
+    assert report.acked < 60, "the kill came after every create was answered"
     assert report.accounts_verified == 60
 
 
