@@ -22,7 +22,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-(cd "$WORK" && env -u COMET_PROVISIONING_DATABASE_URL \
+(cd "$WORK" && exec env -u COMET_PROVISIONING_DATABASE_URL \
     COMET_PROVISIONING_DATA_DIR="$WORK/data" COMET_PROVISIONING_LOG_FORMAT=json \
     "$BIN/comet-provisioning" serve --demo --listen "$TARGET" >"$LOG" 2>&1) &
 SERVICE_PID=$!
