@@ -26,7 +26,7 @@ from comet_provisioning.sim import CometSimulator
 from comet_provisioning_client.v1 import accounts_pb2
 
 from tests.reliability.fuzz import reason_of
-from tests.reliability.support import World
+from tests.reliability.support import World, list_all
 
 FAULTS = ("down", "slow", "http502", "reset", "lockout")
 # What a caller may see while Comet misbehaves: retryable, or an operator-facing precondition.
@@ -236,7 +236,6 @@ class FaultLoad:
     # --- the run -------------------------------------------------------------------------------
 
     async def run(self) -> FaultReport:
-        stub = self.world.stubs.accounts
         self.sim.counters.reset()
         pool = await asyncio.gather(*(self.create(i) for i in range(self.pool_size)))
         for account_id in pool:
@@ -269,12 +268,12 @@ class FaultLoad:
             **dict(self.sim.counters.faults),
             "lockout": self.sim.counters.lockouts,
         }
-        await self.verify(stub)
+        await self.verify()
         return self.report
 
-    async def verify(self, stub: Any) -> None:
-        listing = await stub.ListAccounts(accounts_pb2.ListAccountsRequest(page_size=1000), timeout=30)
-        accounts = {a.id: a for a in listing.accounts if a.product_id == self.world.product_id}
+    async def verify(self) -> None:
+        listing = await list_all(self.world.stubs)
+        accounts = {a.id: a for a in listing if a.product_id == self.world.product_id}
         lost = self.report.lost
         sim = self.sim
         for request_id, account_id in self.acked_creates.items():
@@ -318,7 +317,7 @@ class FaultLoad:
                 lost.append(f"account {account_id}: {'; '.join(problems)}")
             self.report.accounts_verified += 1
         # No duplicate or orphan Comet users: exactly the store's live accounts' usernames.
-        live = {a.username for a in listing.accounts if a.status != accounts_pb2.ACCOUNT_STATUS_TERMINATED}
+        live = {a.username for a in listing if a.status != accounts_pb2.ACCOUNT_STATUS_TERMINATED}
         orphans = set(sim.state.users) - live
         missing = live - set(sim.state.users)
         if orphans:

@@ -33,7 +33,7 @@ from tests.fixtures.db import fresh_postgres_database
 from tests.fixtures.service import ServiceProcess, free_port, new_secret_key, service_env
 from tests.fixtures.sim import SIM_ADMIN, SIM_PASSWORD
 from tests.reliability.fuzz import reason_of
-from tests.reliability.support import Stubs, setup_catalog
+from tests.reliability.support import Stubs, list_all, setup_catalog
 
 RETRYABLE = {"UNAVAILABLE", "ABORTED", "DEADLINE_EXCEEDED"}
 ACTIVE, SUSPENDED = accounts_pb2.ACCOUNT_STATUS_ACTIVE, accounts_pb2.ACCOUNT_STATUS_SUSPENDED
@@ -93,19 +93,6 @@ def order(i: int, product_id: str) -> accounts_pb2.CreateAccountRequest:
         customer=accounts_pb2.Customer(email=f"user{i % 17}@example.com"),  # colliding names
         options={"number_of_devices": 2},
     )
-
-
-async def list_all(stubs: Stubs) -> list[accounts_pb2.Account]:
-    found: list[accounts_pb2.Account] = []
-    token = ""
-    while True:
-        page = await stubs.accounts.ListAccounts(
-            accounts_pb2.ListAccountsRequest(page_size=1000, page_token=token), timeout=60
-        )
-        found += page.accounts
-        token = page.next_page_token
-        if not token:
-            return found
 
 
 def check_comet(sim: CometSimulator, accounts: list[accounts_pb2.Account], lost: list[str]) -> None:

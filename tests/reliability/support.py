@@ -251,6 +251,19 @@ async def seeded_world(
         await sim.stop()
 
 
+async def list_all(stubs: Stubs) -> list[accounts_pb2.Account]:
+    found: list[accounts_pb2.Account] = []
+    token = ""
+    while True:
+        page = await stubs.accounts.ListAccounts(
+            accounts_pb2.ListAccountsRequest(page_size=1000, page_token=token), timeout=60
+        )
+        found += page.accounts
+        token = page.next_page_token
+        if not token:
+            return found
+
+
 @dataclass(frozen=True)
 class Snapshot:
     counts: dict[str, int]
