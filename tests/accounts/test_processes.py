@@ -108,7 +108,12 @@ async def test_sigkill_mid_batch_then_restart_converges(comet_sim: CometSimulato
         assert accepted_before < 80, "the kill came too late to test anything"
 
         service.start()  # same data dir, same database: the start-up sweep resumes the rest
-        async with grpc.aio.insecure_channel(address) as channel:
+        # A channel of its own: gRPC's shared subchannel pool may still hold the killed process's
+        # connection, backing off before it reconnects.
+        async with grpc.aio.insecure_channel(
+            address, options=[("grpc.use_local_subchannel_pool", 1)]
+        ) as channel:
+            await asyncio.wait_for(channel.channel_ready(), 30)
             stub = accounts_pb2_grpc.AccountServiceStub(channel)
             for _ in range(200):
                 accounts = await list_all(stub)
