@@ -227,8 +227,20 @@ _SERVER_COUNTS = select(
 ).where(servers.c.server_group_id == bindparam("group_id"))
 
 
+_GROUP_SERVERS = select(servers.c.id, servers.c.max_accounts, servers.c.placement_order).where(
+    servers.c.server_group_id == bindparam("group_id")
+)
+
+
 async def live_server_counts(conn: AsyncConnection, group_id: str) -> list[tuple[Any, int]]:
-    """(server row, live accounts on it) for every server of a group: the placement input."""
+    """(server row, live accounts on it) for every server of a group: the placement input.
+
+    Counting scans the group's accounts, so it is skipped when no choice depends on it: one
+    server without a maximum (the count is then reported as 0).
+    """
+    found = list(await conn.execute(_GROUP_SERVERS, {"group_id": group_id}))
+    if len(found) == 1 and not found[0].max_accounts:
+        return [(found[0], 0)]
     return [(row, int(row.live)) for row in await conn.execute(_SERVER_COUNTS, {"group_id": group_id})]
 
 
