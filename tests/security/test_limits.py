@@ -36,7 +36,7 @@ async def test_runs_capacity_queues_max_waiting_and_refuses_the_rest_at_once() -
     with pytest.raises(ServiceError) as caught:
         async with limiter.slot("s1"):
             pytest.fail("admitted past the bound")
-    assert loop.time() - started < 0.05
+    assert loop.time() - started < 1.0  # refused at once, not after waiting for a slot
     err = caught.value
     assert err.kind is ErrorKind.RESOURCE_EXHAUSTED
     assert err.reason == "COMET_SERVER_BUSY"
