@@ -43,6 +43,8 @@ __all__ = ["ConnectionTest", "ServerManager", "new_id"]
 
 # How long the hot path may reuse a server's resolved client before reading the server again.
 CLIENT_CACHE_S = 5.0
+# RPCs admitted per pooled Comet connection (see ServerManager.capacity).
+RPCS_PER_CONNECTION = 4
 
 USERNAME_MAX = 255
 PASSWORD_MAX = 1024
@@ -460,9 +462,12 @@ class ServerManager:
         return client
 
     def capacity(self, server_id: str) -> int:
-        """How many calls may use the server's pool at once (its connection limit, once known)."""
+        """How many RPCs may work on the server at once: RPCS_PER_CONNECTION per pooled connection,
+        because an RPC holds a connection only during its Comet calls, not while it writes to the
+        store or encodes its answer (the pool itself queues the calls for a connection)."""
         cached = self._client_cache.get(server_id)
-        return cached[1].config.max_connections if cached is not None else DEFAULT_MAX_CONNECTIONS
+        connections = cached[1].config.max_connections if cached is not None else DEFAULT_MAX_CONNECTIONS
+        return connections * RPCS_PER_CONNECTION
 
     async def forget_client(self, server_id: str) -> None:
         """Close a server's pool (after an update of its connection, or its deletion)."""
