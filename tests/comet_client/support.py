@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 from typing import Any
+from urllib.parse import parse_qsl
 
 import aiohttp
 from aiohttp import ClientResponse
@@ -52,7 +53,13 @@ class RecordingObserver:
 def sent_forms(mock: aioresponses, endpoint: str, base: str = BASE) -> list[dict[str, str]]:
     """The form bodies aioresponses received for an endpoint, in order."""
     calls = mock.requests.get(("POST", URL(url(endpoint, base))), [])
-    return [dict(call.kwargs["data"]) for call in calls]
+    return [_form(call.kwargs["data"]) for call in calls]
+
+
+def _form(data: Any) -> dict[str, str]:
+    if isinstance(data, bytes):  # the client sends the form pre-encoded
+        return dict(parse_qsl(data.decode("ascii"), keep_blank_values=True))
+    return dict(data)
 
 
 def refused() -> aiohttp.ClientConnectorError:

@@ -8,6 +8,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlencode
 
 import aiohttp
 
@@ -20,6 +21,14 @@ __all__ = ["CometTransport", "Exchange"]
 
 _ERROR_BODY_LIMIT = 1 << 20
 """How much of an error reply to a streaming call is read to classify it."""
+
+
+FORM_HEADERS = {"Content-Type": "application/x-www-form-urlencoded"}
+
+
+def encode_form(form: Mapping[str, str]) -> bytes:
+    """The form body, encoded once here: cheaper than aiohttp's FormData for a flat string form."""
+    return urlencode(form).encode("ascii")
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,7 +155,8 @@ class CometTransport:
             try:
                 async with session.post(
                     self.config.admin_url(endpoint),
-                    data=dict(form),
+                    data=encode_form(form),
+                    headers=FORM_HEADERS,
                     timeout=timeout,
                     trace_request_ctx=timing,
                 ) as resp:
@@ -191,7 +201,11 @@ class CometTransport:
         timing = CallTiming(started_at=asyncio.get_running_loop().time())
         try:
             resp = await session.post(
-                cfg.admin_url(endpoint), data=dict(form), timeout=timeout, trace_request_ctx=timing
+                cfg.admin_url(endpoint),
+                data=encode_form(form),
+                headers=FORM_HEADERS,
+                timeout=timeout,
+                trace_request_ctx=timing,
             )
         except asyncio.CancelledError:
             self.record(endpoint, timing, "cancelled", None, None, attempt, form)
