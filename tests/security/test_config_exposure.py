@@ -12,8 +12,8 @@ from comet_provisioning.api.tls import is_loopback, plan_exposure
 from comet_provisioning.app import running_service
 from comet_provisioning.config import ClientCertEntry, ConfigError, Settings, TokenEntry, load
 
+from tests.fixtures.pki import TestCA
 from tests.fixtures.service import BIN, service_env
-from tests.security.certs import TestCA
 from tests.security.conftest import make_settings
 
 HASH = hash_token("a-very-secret-token")

@@ -13,7 +13,7 @@ from comet_provisioning.config import Settings
 from comet_provisioning_client.v1 import accounts_pb2, servers_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from tests.security.certs import Issued, TestCA
+from tests.fixtures.pki import Issued, TestCA
 from tests.security.conftest import bearer, make_settings, started, tokens_json
 from tests.security.support import error_info
 
