@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -559,20 +559,21 @@ class ServerManager:
         self, server_id: str, *, timeout_s: float | None = None
     ) -> list[tuple[str, str]]:
         """(policy id, description) pairs, by description."""
-        client = await self.client(_required(server_id, "server_id"))
-        try:
-            found = await client.list_policies(timeout_s=timeout_s)
-        except CometError as error:
-            raise to_service_error(error, server_id) from error
-        return sorted(found.items(), key=lambda item: (item[1].casefold(), item[0]))
+        return await self._id_descriptions(server_id, lambda c: c.list_policies(timeout_s=timeout_s))
 
     async def list_storage_providers(
         self, server_id: str, *, timeout_s: float | None = None
     ) -> list[tuple[str, str]]:
         """(provider id, description) pairs, by description."""
+        return await self._id_descriptions(server_id, lambda c: c.list_storage_providers(timeout_s=timeout_s))
+
+    async def _id_descriptions(
+        self, server_id: str, fetch: Callable[[CometClient], Awaitable[dict[str, str]]]
+    ) -> list[tuple[str, str]]:
+        """A Comet `{id: description}` listing of a stored server, sorted by description."""
         client = await self.client(_required(server_id, "server_id"))
         try:
-            found = await client.list_storage_providers(timeout_s=timeout_s)
+            found = await fetch(client)
         except CometError as error:
             raise to_service_error(error, server_id) from error
         return sorted(found.items(), key=lambda item: (item[1].casefold(), item[0]))
