@@ -104,10 +104,16 @@ class MetricsInterceptor(Interceptor):
             return handler
         service, name = split_method(method)
         m = self.metrics
+        # The behaviours below are built once per method (wrap_handler caches them), so they keep
+        # their label children instead of calling labels() (a lock and a dict) on every call.
+        handled: dict[tuple[str, str], Any] = {}
 
-        def finish(kind: str, started: float, code: str) -> None:
-            m.handled.labels(service, name, kind, code).inc()
-            m.handling.labels(service, name, kind).observe(time.perf_counter() - started)
+        def finish(kind: str, handling: Any, started: float, code: str) -> None:
+            counter = handled.get((kind, code))
+            if counter is None:
+                counter = handled[(kind, code)] = m.handled.labels(service, name, kind, code)
+            counter.inc()
+            handling.observe(time.perf_counter() - started)
 
         def outcome(context: Context, exc: BaseException | None) -> str:
             if exc is None:
@@ -118,23 +124,29 @@ class MetricsInterceptor(Interceptor):
             return "UNKNOWN" if code == "OK" else code
 
         def unary(behaviour: UnaryBehaviour) -> UnaryBehaviour:
+            calls = m.started.labels(service, name, _UNARY)
+            handling = m.handling.labels(service, name, _UNARY)
+
             async def run(request: Any, context: Context) -> Any:
-                m.started.labels(service, name, _UNARY).inc()
+                calls.inc()
                 started = time.perf_counter()
                 try:
                     response = await behaviour(request, context)
                 except BaseException as exc:
-                    finish(_UNARY, started, outcome(context, exc))
+                    finish(_UNARY, handling, started, outcome(context, exc))
                     raise
-                finish(_UNARY, started, outcome(context, None))
+                finish(_UNARY, handling, started, outcome(context, None))
                 return response
 
             return run
 
         def stream(behaviour: StreamBehaviour) -> StreamBehaviour:
+            calls = m.started.labels(service, name, _SERVER_STREAM)
+            handling = m.handling.labels(service, name, _SERVER_STREAM)
+            sent = m.msg_sent.labels(service, name, _SERVER_STREAM)
+
             async def run(request: Any, context: Context) -> AsyncIterator[Any]:
-                m.started.labels(service, name, _SERVER_STREAM).inc()
-                sent = m.msg_sent.labels(service, name, _SERVER_STREAM)
+                calls.inc()
                 started = time.perf_counter()
                 try:
                     async for item in behaviour(request, context):
@@ -142,11 +154,11 @@ class MetricsInterceptor(Interceptor):
                         yield item
                 except BaseException as exc:
                     if isinstance(exc, GeneratorExit):
-                        finish(_SERVER_STREAM, started, "CANCELLED")
+                        finish(_SERVER_STREAM, handling, started, "CANCELLED")
                     else:
-                        finish(_SERVER_STREAM, started, outcome(context, exc))
+                        finish(_SERVER_STREAM, handling, started, outcome(context, exc))
                     raise
-                finish(_SERVER_STREAM, started, outcome(context, None))
+                finish(_SERVER_STREAM, handling, started, outcome(context, None))
 
             return run
 

@@ -13,6 +13,7 @@ from grpc_reflection.v1alpha import reflection
 
 from comet_provisioning.api.gate import AdmissionGate
 from comet_provisioning.api.interceptors import CallContextInterceptor, Interceptor
+from comet_provisioning.api.pipeline import InterceptorPipeline
 from comet_provisioning.api.servicers import SERVICE_NAMES
 
 if TYPE_CHECKING:
@@ -64,7 +65,7 @@ def build_server(
 ) -> GrpcServer:
     gate = AdmissionGate(max_in_flight)
     server = grpc.aio.server(
-        interceptors=[*extra_interceptors, gate, CallContextInterceptor()],
+        interceptors=[InterceptorPipeline([*extra_interceptors, gate, CallContextInterceptor()])],
         options=[
             ("grpc.max_receive_message_length", _MAX_MESSAGE_BYTES),
             ("grpc.max_send_message_length", _MAX_MESSAGE_BYTES),
