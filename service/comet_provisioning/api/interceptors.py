@@ -123,6 +123,7 @@ class CallContextInterceptor(Interceptor):
         method: str = handler_call_details.method
         if handler is None or method.startswith("/grpc."):
             return handler  # health and reflection keep their own behaviour
+        ok_level = _success_level(method)
 
         def unary(behaviour: UnaryBehaviour) -> UnaryBehaviour:
             async def run(request: Any, context: Context) -> Any:
@@ -133,14 +134,14 @@ class CallContextInterceptor(Interceptor):
                             raise malformed_request(method)
                         response = await behaviour(request, context)
                     except ServiceError as err:
-                        _log_outcome(started, status_code(err).name, err.reason)
+                        _log_outcome(started, status_code(err).name, err.reason, logging.INFO)
                         await abort(context, err)
                     except Exception as exc:
                         if _is_abort(exc):
                             raise
                         log.exception("unexpected error")
                         await abort(context, internal_error())
-                    _log_outcome(started, "OK", "")
+                    _log_outcome(started, "OK", "", ok_level)
                     return response
 
             return run
@@ -155,14 +156,14 @@ class CallContextInterceptor(Interceptor):
                         async for item in behaviour(request, context):
                             yield item
                     except ServiceError as err:
-                        _log_outcome(started, status_code(err).name, err.reason)
+                        _log_outcome(started, status_code(err).name, err.reason, logging.INFO)
                         await abort(context, err)
                     except Exception as exc:
                         if _is_abort(exc):
                             raise
                         log.exception("unexpected error")
                         await abort(context, internal_error())
-                    _log_outcome(started, "OK", "")
+                    _log_outcome(started, "OK", "", ok_level)
 
             return run
 
@@ -174,8 +175,21 @@ def _is_abort(exc: BaseException) -> bool:
     return type(exc).__name__ in {"AbortError", "UsageError"} or isinstance(exc, grpc.RpcError)
 
 
-def _log_outcome(started: float, code: str, reason: str) -> None:
-    log.info(
+# Successful reads are the bulk of the traffic and change nothing: their access lines are DEBUG.
+# Every change, every failure, sign-on links and downloads stay at INFO.
+_READ_PREFIXES = ("Get", "List", "Quote")
+
+
+def _success_level(method: str) -> int:
+    name = method.rpartition("/")[2]
+    return logging.DEBUG if name.startswith(_READ_PREFIXES) else logging.INFO
+
+
+def _log_outcome(started: float, code: str, reason: str, level: int) -> None:
+    if not log.isEnabledFor(level):
+        return
+    log.log(
+        level,
         "rpc finished",
         extra={
             "code": code,

@@ -1,0 +1,69 @@
+"""The per-RPC access line ("rpc finished"): every change and every failure at INFO, successful
+reads only at DEBUG (they are most of the traffic and change nothing)."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import grpc
+import pytest
+from comet_provisioning.logs import JsonFormatter
+from comet_provisioning_client.v1 import servers_pb2
+
+from tests.security.conftest import Stubs, bearer
+
+
+@contextmanager
+def captured(level: int) -> Iterator[list[dict[str, object]]]:
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(JsonFormatter())
+    root = logging.getLogger("comet_provisioning")
+    old_level = root.level
+    root.addHandler(handler)
+    root.setLevel(level)
+    lines: list[dict[str, object]] = []
+    try:
+        yield lines
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(old_level)
+        lines.extend(json.loads(line) for line in stream.getvalue().splitlines())
+
+
+def finished(lines: list[dict[str, object]]) -> list[tuple[object, object]]:
+    return [(line["rpc"], line["code"]) for line in lines if line["message"] == "rpc finished"]
+
+
+async def _traffic(service: Stubs) -> None:
+    admin = bearer("admin")
+    await service.servers.ListServerGroups(servers_pb2.ListServerGroupsRequest(), metadata=admin)
+    group = servers_pb2.ServerGroup(name="logs")
+    await service.servers.CreateServerGroup(
+        servers_pb2.CreateServerGroupRequest(server_group=group), metadata=admin
+    )
+    with pytest.raises(grpc.aio.AioRpcError):
+        await service.servers.GetServer(servers_pb2.GetServerRequest(id="srv-missing"), metadata=admin)
+
+
+async def test_at_info_reads_that_succeed_are_not_logged_changes_and_failures_are(service: Stubs) -> None:
+    with captured(logging.INFO) as lines:
+        await _traffic(service)
+    assert finished(lines) == [
+        ("/comet.provisioning.v1.ServerService/CreateServerGroup", "OK"),
+        ("/comet.provisioning.v1.ServerService/GetServer", "NOT_FOUND"),
+    ]
+
+
+async def test_at_debug_every_call_is_logged(service: Stubs) -> None:
+    with captured(logging.DEBUG) as lines:
+        await _traffic(service)
+    assert finished(lines) == [
+        ("/comet.provisioning.v1.ServerService/ListServerGroups", "OK"),
+        ("/comet.provisioning.v1.ServerService/CreateServerGroup", "OK"),
+        ("/comet.provisioning.v1.ServerService/GetServer", "NOT_FOUND"),
+    ]
