@@ -8,11 +8,10 @@ at the same time in the first place.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import and_, bindparam, delete, func, insert, or_, select, update
-from sqlalchemy.engine import Row
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -25,6 +24,7 @@ from .account_records import (
     Status,
     StepState,
 )
+from .prepared import PreparedSelect
 from .schema import accounts, servers
 from .schema_accounts import account_events, server_policies
 from .types import utcnow
@@ -90,8 +90,7 @@ def _values(account: Account) -> dict[str, Any]:
     }
 
 
-def _account(row: Row[Any]) -> Account:
-    m = row._mapping
+def _account(m: Mapping[Any, Any]) -> Account:
     failure = (
         Failure(step=m["failure_step"], reason=m["failure_reason"], message=m["failure_message"])
         if m["failure_reason"]
@@ -136,8 +135,12 @@ _COLUMNS = [c for c in accounts.c if c.name not in {"lease_owner", "lease_until"
 # The hot statements are built once: SQLAlchemy then skips re-coercing every value and recomputing
 # the statement's cache key on each call (measured: a third of the create path's CPU).
 _INSERT = insert(accounts)
-_BY_ID = select(*_COLUMNS).where(accounts.c.id == bindparam("account_id"))
-_BY_CREATE_REQUEST = select(*_COLUMNS).where(accounts.c.create_request_id == bindparam("request_id"))
+# The two lookups on hot paths (every account RPC; every create's idempotency check) skip
+# SQLAlchemy's per-call execution work on SQLite (see prepared.py).
+_BY_ID = PreparedSelect(select(*_COLUMNS).where(accounts.c.id == bindparam("account_id")))
+_BY_CREATE_REQUEST = PreparedSelect(
+    select(*_COLUMNS).where(accounts.c.create_request_id == bindparam("request_id"))
+)
 _SAVE = update(accounts).where(
     accounts.c.id == bindparam("_account_id"), accounts.c.version == bindparam("_read_version")
 )
@@ -155,12 +158,12 @@ async def insert_account(
 
 
 async def get_account(conn: AsyncConnection, account_id: str) -> Account | None:
-    row = (await conn.execute(_BY_ID, {"account_id": account_id})).first()
+    row = await _BY_ID.first(conn, {"account_id": account_id})
     return _account(row) if row is not None else None
 
 
 async def get_by_create_request(conn: AsyncConnection, request_id: str) -> Account | None:
-    row = (await conn.execute(_BY_CREATE_REQUEST, {"request_id": request_id})).first()
+    row = await _BY_CREATE_REQUEST.first(conn, {"request_id": request_id})
     return _account(row) if row is not None else None
 
 
@@ -197,7 +200,7 @@ async def list_accounts(
     if where.customer_reference:
         query = query.where(accounts.c.customer_reference == where.customer_reference)
     query = query.order_by(accounts.c.create_time, accounts.c.id).offset(offset).limit(limit)
-    return [_account(row) for row in await conn.execute(query)]
+    return [_account(row._mapping) for row in await conn.execute(query)]
 
 
 async def unfinished_accounts(conn: AsyncConnection, *, limit: int) -> list[str]:
@@ -362,7 +365,7 @@ async def accounts_on_server(
     if statuses is not None:
         query = query.where(accounts.c.status.in_([s.value for s in statuses]))
     query = query.order_by(accounts.c.create_time, accounts.c.id)
-    return [_account(row) for row in await conn.execute(query)]
+    return [_account(row._mapping) for row in await conn.execute(query)]
 
 
 async def set_usage(conn: AsyncConnection, usage: Sequence[tuple[str, dict[str, Any], dt.datetime]]) -> None:

@@ -72,7 +72,9 @@ class Database:
         self._inline = inline
         self._write_lock = asyncio.Lock()
         self._writer: Connection | None = None
-        self._idle_readers: list[Connection] = []
+        # Idle read connections by the BEGIN they use ("BEGIN" or "" for one autocommit statement):
+        # set once per connection, since execution_options() is not free on a hot path.
+        self._idle_readers: dict[str, list[Connection]] = {"BEGIN": [], "": []}
 
     # -- SQLite, inline -----------------------------------------------------------------------------
 
@@ -85,15 +87,15 @@ class Database:
     @contextlib.contextmanager
     def _reader(self, begin: str) -> Iterator[Connection]:
         assert self._inline is not None
-        conn = self._idle_readers.pop() if self._idle_readers else self._inline.connect()
-        conn.execution_options(sqlite_begin=begin)
+        idle = self._idle_readers[begin]
+        conn = idle.pop() if idle else self._inline.connect().execution_options(sqlite_begin=begin)
         try:
             yield conn
         finally:
             if conn.in_transaction():
                 conn.rollback()
-            if len(self._idle_readers) < 16:
-                self._idle_readers.append(conn)
+            if len(idle) < 16:
+                idle.append(conn)
             else:
                 conn.close()
 
@@ -136,9 +138,10 @@ class Database:
     async def close(self) -> None:
         if self._writer is not None:
             self._writer.close()
-        for conn in self._idle_readers:
-            conn.close()
-        self._idle_readers.clear()
+        for idle in self._idle_readers.values():
+            for conn in idle:
+                conn.close()
+            idle.clear()
         if self._inline is not None:
             self._inline.dispose()
         await self.engine.dispose()
