@@ -25,10 +25,15 @@ def enum_in(enum: Any, value: int, prefix: str) -> str:
     return name.removeprefix(prefix)
 
 
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+
+
 def timestamp(value: dt.datetime) -> timestamp_pb2.Timestamp:
-    stamp = timestamp_pb2.Timestamp()
-    stamp.FromDatetime(value)
-    return stamp
+    """An aware datetime as a Timestamp (integer arithmetic: cheaper than FromDatetime, as exact)."""
+    since = value - _EPOCH if value.tzinfo is not None else value - _EPOCH.replace(tzinfo=None)
+    return timestamp_pb2.Timestamp(
+        seconds=since.days * 86400 + since.seconds, nanos=since.microseconds * 1000
+    )
 
 
 def remaining_s(context: Context, default: float, *, margin: float = 0.25) -> float:
