@@ -14,7 +14,8 @@ The Comet Server simulator, the service and the floors each run in their own pro
 3. scaling_efficiency_c64: pool of 16 connections (server max_connections 16), 20 ms per call;
    creates/s at concurrency 64 / (16 / (calls per create x 20 ms)). The curve for 1, 16, 64, 256.
 4. read_rpc_ratio_vs_floor: GetAccount (BASIC) calls/s on the service / gRPC health Check calls/s
-   on a bare grpc.aio server, the same load client, the same run.
+   on a bare grpc.aio server, the same load client, the same run: three alternating rounds, the
+   median round's ratio.
 5. peak_rss_mb of the service during a 2,000-account load, and download_rss_growth_mb while it
    streams a 50 MB installer.
 
@@ -519,14 +520,24 @@ async def _bench(out: dict[str, Any], workdir: Path, sim: Sim, quick: bool) -> N
         ).start()
         try:
             await wait_healthy(f"127.0.0.1:{floor_port}", floor)
-            seconds = 1.5 if quick else 4.0
+            # Alternating rounds, the median pair: the floor alone swings by a quarter between
+            # back-to-back runs on these shared machines.
+            seconds = 1.5 if quick else 2.5
             account_id = load.ids[0]
-            get_rate = await calls_per_s(client.target, "get", account_id, seconds)
-            health_rate = await calls_per_s(f"127.0.0.1:{floor_port}", "health", "", seconds)
+            pairs = []
+            for _ in range(3):
+                get_rate = await calls_per_s(client.target, "get", account_id, seconds)
+                health_rate = await calls_per_s(f"127.0.0.1:{floor_port}", "health", "", seconds)
+                pairs.append((get_rate / health_rate, get_rate, health_rate))
         finally:
             floor.stop()
-        out["read"] = {"get_account_per_s": round(get_rate, 1), "health_check_per_s": round(health_rate, 1)}
-        out["read_rpc_ratio_vs_floor"] = round(get_rate / health_rate, 3)
+        ratio, get_rate, health_rate = sorted(pairs)[1]
+        out["read"] = {
+            "get_account_per_s": round(get_rate, 1),
+            "health_check_per_s": round(health_rate, 1),
+            "round_ratios": [round(pair[0], 3) for pair in pairs],
+        }
+        out["read_rpc_ratio_vs_floor"] = round(ratio, 3)
         log("read", out["read"], "ratio", out["read_rpc_ratio_vs_floor"])
 
         # 2. Latency at 20 ms per Comet call, one at a time, vs the original module's flow.
