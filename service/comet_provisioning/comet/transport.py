@@ -8,13 +8,13 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlencode
 
 import aiohttp
 
 from .classify import NETWORK_ERRORS, ErrorHints, Verdict, classify_exception, classify_reply, decode_body
 from .config import CometServerConfig
 from .errors import CometClientClosed, CometError, CometNotCometServer, CometTimeout
+from .form import encode_form
 from .observe import CallObserver, CallRecord, CallTiming, build_trace_config, report_call
 
 __all__ = ["CometTransport", "Exchange"]
@@ -24,11 +24,6 @@ _ERROR_BODY_LIMIT = 1 << 20
 
 
 FORM_HEADERS = {"Content-Type": "application/x-www-form-urlencoded"}
-
-
-def encode_form(form: Mapping[str, str]) -> bytes:
-    """The form body, encoded once here: cheaper than aiohttp's FormData for a flat string form."""
-    return urlencode(form).encode("ascii")
 
 
 @dataclass(frozen=True, slots=True)
