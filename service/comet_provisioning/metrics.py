@@ -71,15 +71,26 @@ class CometCallMetrics:
             buckets=_WAIT_BUCKETS,
             registry=registry,
         )
+        self._timings: dict[tuple[str, str], tuple[Any, Any]] = {}
+        self._counters: dict[tuple[str, str, str], Any] = {}
         # Set by whoever owns the client registry: {server_id: open sockets}. Read at scrape time.
         self.open_connections_source: Callable[[], Mapping[str, int]] | None = None
         registry.register(_Callback(self._open_connections))
 
     def on_call(self, record: CallRecord) -> None:
         try:
-            self.calls.labels(record.server_id, record.endpoint, record.outcome).inc()
-            self.latency.labels(record.server_id, record.endpoint).observe(record.duration_s)
-            self.pool_wait.labels(record.server_id, record.endpoint).observe(record.pool_wait_s)
+            # Children kept by label values: labels() takes a lock and builds a key on every call.
+            key = (record.server_id, record.endpoint)
+            timings = self._timings.get(key)
+            if timings is None:
+                timings = self._timings[key] = (self.latency.labels(*key), self.pool_wait.labels(*key))
+            counted = (record.server_id, record.endpoint, record.outcome)
+            counter = self._counters.get(counted)
+            if counter is None:
+                counter = self._counters[counted] = self.calls.labels(*counted)
+            counter.inc()
+            timings[0].observe(record.duration_s)
+            timings[1].observe(record.pool_wait_s)
         except Exception:  # pragma: no cover - a metrics bug must not break a Comet call
             log.exception("recording a comet call failed")
 

@@ -160,7 +160,12 @@ def _configure_sqlite(sync_engine: Engine) -> None:
     def _on_begin(conn: Any) -> None:
         statement = conn.get_execution_options().get("sqlite_begin", "BEGIN")
         if statement:  # "" (read_one): the single statement runs in autocommit
-            conn.exec_driver_sql(statement)
+            # Straight to the DBAPI cursor: a fixed statement needs none of exec_driver_sql's work.
+            cursor = conn.connection.dbapi_connection.cursor()
+            try:
+                cursor.execute(statement)
+            finally:
+                cursor.close()
 
 
 def open_database(url: str | URL, *, echo: bool = False) -> Database:
