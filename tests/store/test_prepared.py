@@ -12,11 +12,13 @@ from comet_provisioning.store.account_records import (
     Account,
     AccountFilter,
     Customer,
+    Event,
     Failure,
     Status,
     StepState,
 )
 from comet_provisioning.store.database import Database
+from sqlalchemy.exc import IntegrityError
 
 T0 = dt.datetime(2026, 11, 26, 16, 30, 21, 123456, tzinfo=dt.UTC)
 
@@ -90,3 +92,46 @@ async def test_inside_a_write_transaction_the_fast_path_sees_its_own_writes(db: 
         assert await rows.get_account(conn, "acc-3") == account
         saved = await rows.save_account(conn, account)
         assert await rows.get_account(conn, "acc-3") == saved
+
+
+async def test_prepared_writes_store_what_sqlalchemy_reads_back(db: Database) -> None:
+    """Insert, optimistic save and events go through the fast path on SQLite; SQLAlchemy's own
+    execution reads every column back as written."""
+    account = rich_account("acc-4", "req-4")
+    async with db.transaction() as conn:
+        await rows.insert_account(conn, account)
+        saved = await rows.save_account(conn, account, release_lease=True)
+        await rows.add_events(
+            conn,
+            [
+                Event(account_id="acc-4", operation="create", step=f"s{i}", outcome="SUCCEEDED",
+                      duration_ms=1.5 * i, error="" if i else "boom", request_id="req-4",
+                      comet_endpoint="add-user", create_time=T0 + dt.timedelta(microseconds=i))
+                for i in range(3)
+            ],
+        )  # fmt: skip
+    async with db.read() as conn:
+        assert await rows.list_accounts(conn, AccountFilter(), offset=0, limit=10) == [saved]
+        events = await rows.list_events(conn, "acc-4", before_id=0, limit=10)
+    assert [(e.step, e.duration_ms, e.error, e.create_time) for e in reversed(events)] == [
+        (f"s{i}", 1.5 * i, "" if i else "boom", T0 + dt.timedelta(microseconds=i)) for i in range(3)
+    ]
+
+
+async def test_prepared_writes_raise_what_sqlalchemy_raises(db: Database) -> None:
+    account = rich_account("acc-5", "req-5")
+    async with db.transaction() as conn:
+        await rows.insert_account(conn, account)
+    with pytest.raises(IntegrityError):  # the same create request id
+        async with db.transaction() as conn:
+            await rows.insert_account(conn, rich_account("acc-6", "req-5"))
+    async with db.transaction() as conn:
+        await rows.save_account(conn, account)
+    with pytest.raises(rows.StaleAccount):  # saved from the version read before the last save
+        async with db.transaction() as conn:
+            await rows.save_account(conn, account)
+    async with db.read_one() as conn:
+        assert await rows.get_account(conn, "acc-6") is None
+        current = await rows.get_account(conn, "acc-5")
+    assert current is not None
+    assert current.version == account.version + 1

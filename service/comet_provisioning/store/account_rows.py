@@ -24,7 +24,7 @@ from .account_records import (
     Status,
     StepState,
 )
-from .prepared import PreparedSelect
+from .prepared import PreparedSelect, PreparedWrite
 from .schema import accounts, servers
 from .schema_accounts import account_events, server_policies
 from .types import utcnow
@@ -134,15 +134,17 @@ _COLUMNS = [c for c in accounts.c if c.name not in {"lease_owner", "lease_until"
 
 # The hot statements are built once: SQLAlchemy then skips re-coercing every value and recomputing
 # the statement's cache key on each call (measured: a third of the create path's CPU).
-_INSERT = insert(accounts)
+_INSERT = PreparedWrite(insert(accounts))
 # The two lookups on hot paths (every account RPC; every create's idempotency check) skip
 # SQLAlchemy's per-call execution work on SQLite (see prepared.py).
 _BY_ID = PreparedSelect(select(*_COLUMNS).where(accounts.c.id == bindparam("account_id")))
 _BY_CREATE_REQUEST = PreparedSelect(
     select(*_COLUMNS).where(accounts.c.create_request_id == bindparam("request_id"))
 )
-_SAVE = update(accounts).where(
-    accounts.c.id == bindparam("_account_id"), accounts.c.version == bindparam("_read_version")
+_SAVE = PreparedWrite(
+    update(accounts).where(
+        accounts.c.id == bindparam("_account_id"), accounts.c.version == bindparam("_read_version")
+    )
 )
 
 
@@ -154,7 +156,8 @@ async def insert_account(
     lease_until: dt.datetime | None = None,
 ) -> None:
     """Raises IntegrityError when the create request id (or the username on its server) is taken."""
-    await conn.execute(_INSERT, {**_values(account), "lease_owner": lease_owner, "lease_until": lease_until})
+    row = {**_values(account), "lease_owner": lease_owner, "lease_until": lease_until}
+    await _INSERT.execute(conn, [row])
 
 
 async def get_account(conn: AsyncConnection, account_id: str) -> Account | None:
@@ -179,10 +182,9 @@ async def save_account(conn: AsyncConnection, account: Account, *, release_lease
     del values["id"], values["create_time"], values["usage"], values["usage_sync_time"]
     if release_lease:
         values.update(lease_owner=None, lease_until=None)
-    result = await conn.execute(
-        _SAVE, {**values, "_account_id": account.id, "_read_version": account.version}
-    )
-    if result.rowcount != 1:
+    values.update(_account_id=account.id, _read_version=account.version)
+    written = await _SAVE.execute(conn, [values])
+    if written != 1:
         raise StaleAccount(account.id)
     return saved
 
@@ -272,12 +274,15 @@ async def release_lease(conn: AsyncConnection, account_id: str, owner: str) -> N
     )
 
 
+_INSERT_EVENTS = PreparedWrite(insert(account_events))
+
+
 async def add_events(conn: AsyncConnection, events: Sequence[Event]) -> None:
     if not events:
         return
     now = utcnow()
-    await conn.execute(
-        insert(account_events),
+    await _INSERT_EVENTS.execute(
+        conn,
         [
             {
                 "account_id": e.account_id,
