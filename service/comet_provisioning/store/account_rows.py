@@ -25,7 +25,7 @@ from .account_records import (
     StepState,
 )
 from .prepared import PreparedSelect, PreparedWrite
-from .schema import accounts, servers
+from .schema import accounts, server_groups, servers
 from .schema_accounts import account_events, server_policies
 from .types import utcnow
 
@@ -36,6 +36,7 @@ __all__ = [
     "add_events",
     "get_account",
     "get_by_create_request",
+    "group_placement",
     "insert_account",
     "list_accounts",
     "list_events",
@@ -227,26 +228,45 @@ _LIVE = (
     .where(accounts.c.server_id == servers.c.id, accounts.c.status != Status.TERMINATED.value)
     .scalar_subquery()
 )
-_SERVER_COUNTS = select(
-    servers.c.id, servers.c.max_accounts, servers.c.placement_order, _LIVE.label("live")
-).where(servers.c.server_group_id == bindparam("group_id"))
-
-
-_GROUP_SERVERS = select(servers.c.id, servers.c.max_accounts, servers.c.placement_order).where(
-    servers.c.server_group_id == bindparam("group_id")
+_SERVER_COUNTS = PreparedSelect(
+    select(servers.c.id, servers.c.max_accounts, servers.c.placement_order, _LIVE.label("live")).where(
+        servers.c.server_group_id == bindparam("group_id")
+    )
 )
 
 
-async def live_server_counts(conn: AsyncConnection, group_id: str) -> list[tuple[Any, int]]:
+_GROUP_SERVERS = PreparedSelect(
+    select(servers.c.id, servers.c.max_accounts, servers.c.placement_order).where(
+        servers.c.server_group_id == bindparam("group_id")
+    )
+)
+
+
+async def live_server_counts(conn: AsyncConnection, group_id: str) -> list[tuple[Mapping[Any, Any], int]]:
     """(server row, live accounts on it) for every server of a group: the placement input.
 
     Counting scans the group's accounts, so it is skipped when no choice depends on it: one
     server without a maximum (the count is then reported as 0).
     """
-    found = list(await conn.execute(_GROUP_SERVERS, {"group_id": group_id}))
-    if len(found) == 1 and not found[0].max_accounts:
+    found = await _GROUP_SERVERS.all(conn, {"group_id": group_id})
+    if len(found) == 1 and not found[0]["max_accounts"]:
         return [(found[0], 0)]
-    return [(row, int(row.live)) for row in await conn.execute(_SERVER_COUNTS, {"group_id": group_id})]
+    return [(row, int(row["live"])) for row in await _SERVER_COUNTS.all(conn, {"group_id": group_id})]
+
+
+_GROUP_PLACEMENT = select(server_groups.c.placement_rule, server_groups.c.failover).where(
+    server_groups.c.id == bindparam("group_id")
+)
+_GROUP_PLACEMENT_READ = PreparedSelect(_GROUP_PLACEMENT)
+# FOR UPDATE serializes placements in a group across replicas on PostgreSQL (SQLite has one writer).
+_GROUP_PLACEMENT_LOCKED = PreparedSelect(_GROUP_PLACEMENT.with_for_update())
+
+
+async def group_placement(conn: AsyncConnection, group_id: str, *, lock: bool) -> Mapping[Any, Any] | None:
+    """The group's placement rule and failover flag; `lock` holds the group row to the end of the
+    transaction."""
+    prepared = _GROUP_PLACEMENT_LOCKED if lock else _GROUP_PLACEMENT_READ
+    return await prepared.first(conn, {"group_id": group_id})
 
 
 async def acquire_lease(conn: AsyncConnection, account_id: str, owner: str, ttl: dt.timedelta) -> bool:

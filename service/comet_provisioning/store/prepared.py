@@ -26,16 +26,46 @@ from .database import InlineConnection
 __all__ = ["PreparedSelect", "PreparedWrite"]
 
 
+Processor = Callable[[Any], Any] | None
+
+
+@dataclass(frozen=True, slots=True)
+class _Binds:
+    """The positional parameters of a compiled statement: names, bind processors, and the values
+    of literal binds (`status != 'TERMINATED'`), which the caller does not pass."""
+
+    names: tuple[str, ...]
+    processors: tuple[Processor, ...]
+    literals: Mapping[str, Any]
+
+    @classmethod
+    def of(cls, compiled: Any, dialect: Dialect) -> _Binds:
+        names = tuple(compiled.positiontup or ())
+        binds = [compiled.binds[name] for name in names]
+        return cls(
+            names=names,
+            processors=tuple(bind.type.dialect_impl(dialect).bind_processor(dialect) for bind in binds),
+            literals={name: bind.value for name, bind in zip(names, binds, strict=True) if not bind.required},
+        )
+
+    def values(self, params: Mapping[str, Any]) -> list[Any]:
+        out = []
+        for name, process in zip(self.names, self.processors, strict=True):
+            value = params[name] if name in params else self.literals[name]
+            out.append(process(value) if process is not None else value)
+        return out
+
+
 @dataclass(frozen=True, slots=True)
 class _Compiled:
     sql: str
-    params: tuple[str, ...]  # bind names in positional order
+    binds: _Binds
     columns: tuple[str, ...]
-    processors: tuple[Callable[[Any], Any] | None, ...]
+    processors: tuple[Processor, ...]
 
 
 class PreparedSelect:
-    """`first(conn, params)`: the first row as a column-name mapping, or None."""
+    """`first(conn, params)`: the first row as a column-name mapping, or None; `all`: every row."""
 
     def __init__(self, statement: Select[Any]) -> None:
         self.statement = statement
@@ -48,7 +78,7 @@ class PreparedSelect:
             columns = self.statement.selected_columns
             compiled = _Compiled(
                 sql=str(done),
-                params=tuple(done.positiontup or ()),
+                binds=_Binds.of(done, dialect),
                 columns=tuple(column.name for column in columns),
                 processors=tuple(
                     column.type.dialect_impl(dialect).result_processor(dialect, None) for column in columns
@@ -58,29 +88,45 @@ class PreparedSelect:
         return compiled
 
     async def first(self, conn: AsyncConnection, params: Mapping[str, Any]) -> Mapping[str, Any] | None:
+        found = await self._rows(conn, params, one=True)
+        return found[0] if found else None
+
+    async def all(self, conn: AsyncConnection, params: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+        return await self._rows(conn, params, one=False)
+
+    async def _rows(
+        self, conn: AsyncConnection, params: Mapping[str, Any], *, one: bool
+    ) -> list[Mapping[str, Any]]:
         if not isinstance(conn, InlineConnection):
-            row = (await conn.execute(self.statement, dict(params))).first()
-            return row._mapping if row is not None else None
+            result = await conn.execute(self.statement, dict(params))
+            if one:
+                row = result.first()
+                return [row._mapping] if row is not None else []
+            return [row._mapping for row in result]
         sync = conn.sync_connection
         compiled = self._compile(sync.dialect)
-        cursor = sync.connection.driver_connection.cursor()
+        dbapi = sync.connection.dbapi_connection
+        assert dbapi is not None
+        cursor = dbapi.cursor()
         try:
-            raw = cursor.execute(compiled.sql, [params[name] for name in compiled.params]).fetchone()
+            cursor.execute(compiled.sql, compiled.binds.values(params))
+            raws = [cursor.fetchone()] if one else cursor.fetchall()
         finally:
             cursor.close()
-        if raw is None:
-            return None
-        return {
-            name: process(value) if process is not None else value
-            for name, process, value in zip(compiled.columns, compiled.processors, raw, strict=True)
-        }
+        return [
+            {
+                name: process(value) if process is not None else value
+                for name, process, value in zip(compiled.columns, compiled.processors, raw, strict=True)
+            }
+            for raw in raws
+            if raw is not None
+        ]
 
 
 @dataclass(frozen=True, slots=True)
 class _CompiledWrite:
     sql: str
-    params: tuple[str, ...]
-    processors: tuple[Callable[[Any], Any] | None, ...]
+    binds: _Binds
 
 
 class PreparedWrite:
@@ -103,14 +149,7 @@ class PreparedWrite:
             # Column values become the VALUES / SET clause; other keys feed the WHERE's bindparams.
             columns = [key for key in sorted(cache_key[1]) if key in self.statement.table.c]
             done = self.statement.compile(dialect=dialect, column_keys=columns)
-            names = tuple(done.positiontup or ())
-            compiled = _CompiledWrite(
-                sql=str(done),
-                params=names,
-                processors=tuple(
-                    done.binds[name].type.dialect_impl(dialect).bind_processor(dialect) for name in names
-                ),
-            )
+            compiled = _CompiledWrite(sql=str(done), binds=_Binds.of(done, dialect))
             self._compiled[cache_key] = compiled
         return compiled
 
@@ -123,13 +162,7 @@ class PreparedWrite:
             return int(result.rowcount)
         sync = conn.sync_connection
         compiled = self._compile(sync.dialect, rows[0].keys())
-        values = [
-            [
-                process(row[name]) if process is not None else row[name]
-                for name, process in zip(compiled.params, compiled.processors, strict=True)
-            ]
-            for row in rows
-        ]
+        values = [compiled.binds.values(row) for row in rows]
         dbapi = sync.connection.dbapi_connection
         assert dbapi is not None
         cursor = dbapi.cursor()

@@ -39,7 +39,6 @@ from comet_provisioning.store import account_rows as rows
 from comet_provisioning.store.account_records import Account, Failure, Status, StepState
 from comet_provisioning.store.crypto import SecretBox
 from comet_provisioning.store.database import Database
-from comet_provisioning.store.schema import server_groups
 from comet_provisioning.store.types import utcnow
 
 from . import usernames
@@ -255,15 +254,14 @@ class Provisioner:
         return await self.save(dataclasses.replace(account, add_user=StepState.NOT_STARTED), journal)
 
     async def _group(self, product: Product, conn: AsyncConnection | None = None) -> _Group:
-        query = server_groups.select().where(server_groups.c.id == product.server_group_id)
         if conn is None:
-            async with self._db.read() as reader:
-                row = (await reader.execute(query)).first()
+            async with self._db.read_one() as reader:
+                row = await rows.group_placement(reader, product.server_group_id, lock=False)
         else:
-            row = (await conn.execute(query.with_for_update())).first()
+            row = await rows.group_placement(conn, product.server_group_id, lock=True)
         if row is None:
             return _Group("LEAST_ACCOUNTS", False)
-        return _Group(row.placement_rule, bool(row.failover))
+        return _Group(row["placement_rule"], bool(row["failover"]))
 
     async def _place(
         self,
@@ -294,14 +292,14 @@ class Provisioner:
                             candidates = rank(
                                 [
                                     Candidate(
-                                        server_id=row.id,
+                                        server_id=row["id"],
                                         # The account's own reservation is not a reason to move it.
-                                        account_count=live - (1 if row.id == account.server_id else 0),
-                                        max_accounts=row.max_accounts,
-                                        placement_order=row.placement_order,
+                                        account_count=live - (1 if row["id"] == account.server_id else 0),
+                                        max_accounts=row["max_accounts"],
+                                        placement_order=row["placement_order"],
                                     )
                                     for row, live in counted
-                                    if row.id not in excluded
+                                    if row["id"] not in excluded
                                 ],
                                 group.rule,
                             )
