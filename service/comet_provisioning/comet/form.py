@@ -25,6 +25,8 @@ _LONG = 256  # below this, quote_plus's own fast path wins
 
 
 def _quote(value: str) -> str:
+    if value.isalnum() and value.isascii():
+        return value  # letters and digits only: nothing to escape (most field names and values)
     if len(value) < _LONG or not value.isascii():
         return quote_plus(value)
     for char, escaped in _ESCAPES:
