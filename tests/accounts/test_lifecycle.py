@@ -107,3 +107,37 @@ async def test_bad_orders_are_rejected_and_leave_nothing(world: World) -> None:
     listed = await world.stubs.accounts.ListAccounts(accounts_pb2.ListAccountsRequest())
     assert list(listed.accounts) == []
     assert world.sim.state.users == {}
+
+
+async def test_suspend_and_unsuspend_put_comet_in_step_even_when_the_status_already_matches(
+    world: World,
+) -> None:
+    """A repeated Suspend (or Unsuspend) fixes IsSuspended if someone changed it on Comet by hand,
+    and writes nothing when Comet already agrees."""
+    sim, accounts = world.sim, world.stubs.accounts
+    account = (await world.create(request_id="order-reconcile")).account
+    await accounts.SuspendAccount(accounts_pb2.SuspendAccountRequest(id=account.id))
+    record = sim.state.users[account.username]
+    record.profile["IsSuspended"] = False  # unsuspended by hand on Comet
+    record.touch()
+
+    await accounts.SuspendAccount(accounts_pb2.SuspendAccountRequest(id=account.id))
+    assert sim.state.users[account.username].profile["IsSuspended"] is True
+
+    sim.counters.reset()
+    again = await accounts.SuspendAccount(accounts_pb2.SuspendAccountRequest(id=account.id))
+    assert again.account.status == accounts_pb2.ACCOUNT_STATUS_SUSPENDED
+    assert sim.counters.calls["set-user-profile-hash"] == 0  # Comet already agreed: read only
+    events = await accounts.ListAccountEvents(
+        accounts_pb2.ListAccountEventsRequest(account_id=account.id, page_size=1)
+    )
+    [latest] = events.events
+    assert (latest.operation, latest.step) == ("suspend", "set_suspended")
+    assert latest.outcome == accounts_pb2.EVENT_OUTCOME_SKIPPED
+
+    await accounts.UnsuspendAccount(accounts_pb2.UnsuspendAccountRequest(id=account.id))
+    record = sim.state.users[account.username]
+    record.profile["IsSuspended"] = True  # suspended by hand on Comet
+    record.touch()
+    await accounts.UnsuspendAccount(accounts_pb2.UnsuspendAccountRequest(id=account.id))
+    assert sim.state.users[account.username].profile["IsSuspended"] is False

@@ -22,6 +22,7 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 
@@ -422,10 +423,8 @@ class AccountManager:
         _check_length("reason", reason, _REASON_MAX)
         account = await self._comet_account(account_id, "suspend", (Status.ACTIVE, Status.SUSPENDED))
         journal = Journal(account.id, "suspend", request_id)
-        if account.status is Status.SUSPENDED:
-            journal.note("set_suspended", "SKIPPED", "already suspended")
-        else:
-            await self._set_suspended(account, True, journal)
+        # Also when already SUSPENDED here: Comet may have been changed by hand since.
+        await self._set_suspended(account, True, journal)
         saved = await self._save(
             dataclasses.replace(
                 account, status=Status.SUSPENDED, suspend_reason=reason or account.suspend_reason
@@ -437,22 +436,25 @@ class AccountManager:
     async def unsuspend_locked(self, account_id: str, request_id: str) -> AccountView:
         account = await self._comet_account(account_id, "unsuspend", (Status.ACTIVE, Status.SUSPENDED))
         journal = Journal(account.id, "unsuspend", request_id)
-        if account.status is Status.ACTIVE:
-            journal.note("set_suspended", "SKIPPED", "not suspended")
-        else:
-            await self._set_suspended(account, False, journal)
+        await self._set_suspended(account, False, journal)
         saved = await self._save(
             dataclasses.replace(account, status=Status.ACTIVE, suspend_reason=""), journal
         )
         return await self.view(saved)
 
     async def _set_suspended(self, account: Account, suspended: bool, journal: Journal) -> None:
+        """Makes Comet's IsSuspended say `suspended`: read with the hash, written only if it differs."""
         client = await self._clients.client(account.server_id)
-        with journal.step("set_suspended", "set-user-profile-hash"):
-            await comet_call(
-                account,
-                lambda: client.update_user_profile(account.username, lambda p: set_suspended(p, suspended)),
-            )
+        with journal.step("set_suspended", "set-user-profile-hash") as outcome:
+            written: list[bool] = []
+
+            def mutate(profile: dict[str, Any]) -> bool:
+                written.append(set_suspended(profile, suspended))
+                return written[-1]
+
+            await comet_call(account, lambda: client.update_user_profile(account.username, mutate))
+            if not written[-1]:
+                outcome.skipped("Comet already " + ("suspended" if suspended else "not suspended"))
 
     async def terminate_locked(
         self, account_id: str, *, uninstall: bool, remove_config: bool, request_id: str
