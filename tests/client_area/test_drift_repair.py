@@ -66,3 +66,30 @@ async def test_a_suspended_account_stays_suspended_when_repaired(world: World) -
     assert result.accounts_repaired == 1
     assert profile(world, a.username)["MaximumDevices"] == 2
     assert profile(world, a.username)["IsSuspended"] is True
+
+
+async def test_a_suspension_changed_on_comet_is_put_back_both_ways(world: World) -> None:
+    active_one = await active(world)
+    suspended_one = await active(world, customer=accounts_pb2.Customer(email="s@example.com"))
+    await world.stubs.accounts.SuspendAccount(
+        accounts_pb2.SuspendAccountRequest(id=suspended_one.id), timeout=10
+    )
+    for username, value in ((active_one.username, True), (suspended_one.username, False)):
+        record = world.sim.state.users[username]
+        record.profile["IsSuspended"] = value  # flipped by hand on Comet
+        record.touch()
+
+    [result] = (await sync(world)).results
+
+    assert result.accounts_repaired == 2
+    assert profile(world, active_one.username)["IsSuspended"] is False
+    assert profile(world, suspended_one.username)["IsSuspended"] is True
+    for account_id in (active_one.id, suspended_one.id):
+        assert not (await get(world, account_id)).usage.drift_detected
+        events = await world.stubs.accounts.ListAccountEvents(
+            accounts_pb2.ListAccountEventsRequest(account_id=account_id), timeout=10
+        )
+        assert ("usage_sync", "repair_suspension") in [(e.operation, e.step) for e in events.events]
+    world.sim.counters.reset()
+    assert (await sync(world)).results[0].accounts_repaired == 0  # in step now
+    assert world.sim.counters.calls["set-user-profile-hash"] == 0

@@ -203,3 +203,20 @@ async def test_the_background_sync_survives_an_outage_and_catches_up(
         while not (await get(world, a.id)).HasField("usage") and time.monotonic() < deadline:
             await asyncio.sleep(0.1)
         assert (await get(world, a.id)).usage.HasField("sync_time")
+
+
+async def test_a_suspension_changed_on_comet_is_reported_and_left_alone_without_repair(world: World) -> None:
+    a = await active(world)
+    record = world.sim.state.users[a.username]
+    record.profile["IsSuspended"] = True  # suspended by hand on Comet; the billing side says ACTIVE
+    record.touch()
+    world.sim.counters.reset()
+
+    [result] = (await sync(world)).results
+
+    assert result.accounts_repaired == 0
+    account = await get(world, a.id)
+    assert account.usage.drift_detected
+    assert account.status == accounts_pb2.ACCOUNT_STATUS_ACTIVE
+    assert profile(world, a.username)["IsSuspended"] is True
+    assert world.sim.counters.calls["set-user-profile-hash"] == 0

@@ -398,7 +398,9 @@ class Usage(_message.Message):
     vaults_over_quota: _builtins.bool
     """Output only. Any vault over its limit."""
     drift_detected: _builtins.bool
-    """Output only. Whether the Comet profile's quotas or policy differ from the product's."""
+    """Output only. Whether the Comet profile's quotas or policy differ from the product's, or its
+    suspension (IsSuspended) from the account's status.
+    """
     @_builtins.property
     def vaults(self) -> _containers.RepeatedCompositeFieldContainer[Global___VaultUsage]:
         """Output only. Per storage vault."""

@@ -7,8 +7,10 @@
   vault added on Comet after the quota was applied, and always gets the quota; any other difference
   between the profile and the product (devices, protected-items quota, vault limits, policy) is
   reported in the usage (`drift_detected`) and repaired through the hash-checked profile update
-  only when `repair_drift` is set. Repairs run under the account guard, so they never interleave
-  with a lifecycle operation on the same account.
+  only when `repair_drift` is set. So is a suspension that differs from the account's status
+  (`IsSuspended` changed on Comet by hand): reported as `IsSuspended`, and with `repair_drift` set
+  back to what the billing side decided. Repairs run under the account guard, so they never
+  interleave with a lifecycle operation on the same account.
 - A Comet outage fails that server's sync (recorded, logged); the loop retries it with a backoff
   and catches up on the next successful round.
 """
@@ -41,10 +43,10 @@ from .desired import desired_profile
 from .guard import KeyedLocks
 from .journal import Journal
 from .ports import CometClients
-from .profile import DesiredProfile, apply_quotas, drift
+from .profile import DesiredProfile, apply_quotas, drift, set_suspended
 from .usage import compute_usage
 
-__all__ = ["ServerSyncResult", "UsageSync", "vaults_without_quota"]
+__all__ = ["ServerSyncResult", "UsageSync", "suspension_drift", "vaults_without_quota"]
 
 log = logging.getLogger("comet_provisioning.usage")
 
@@ -70,6 +72,11 @@ class ServerSyncResult:
     missing_account_ids: list[str] = field(default_factory=list)
     drifted_account_ids: list[str] = field(default_factory=list)
     error: str = ""
+
+
+def suspension_drift(account: Account, profile: dict[str, Any]) -> bool:
+    """Comet's IsSuspended disagrees with the account's status (changed on Comet by hand)."""
+    return (profile.get("IsSuspended") is True) != (account.status is Status.SUSPENDED)
 
 
 def vaults_without_quota(profile: dict[str, Any], desired: DesiredProfile | None) -> list[str]:
@@ -187,13 +194,20 @@ class UsageSync:
                 if (desired is not None)
                 else []
             )
-            if product is not None and desired is not None and (unlimited or (drifted and self.repair_drift)):
+            suspension = suspension_drift(account, profile)
+            repair = unlimited or ((drifted or suspension) and self.repair_drift)
+            if product is not None and desired is not None and repair:
                 async with gate:
-                    repaired = await self._repair(account, product, desired, unlimited, bool(drifted))
+                    repaired = await self._repair(
+                        account, product, desired, unlimited, bool(drifted), suspension
+                    )
                 if repaired is not None:
                     profile = repaired
                     result.accounts_repaired += 1
             usage = compute_usage(profile, desired)
+            if suspension_drift(account, profile):
+                usage["drift"].append("IsSuspended")
+                usage["drift_detected"] = True
             if usage["drift_detected"]:
                 result.drifted_account_ids.append(account.id)
             return account.id, usage, now
@@ -248,6 +262,7 @@ class UsageSync:
         desired: DesiredProfile,
         unlimited: list[str],
         drifted: bool,
+        suspension: bool,
     ) -> dict[str, Any] | None:
         """Writes the fix under the account guard; the saved profile, or None if nothing was done."""
         saved: list[dict[str, Any]] = []
@@ -264,7 +279,7 @@ class UsageSync:
                 if full and self._repair_quotas is not None:
                     await self._repair_quotas(current, product, journal)
                     saved.append(await client.get_user_profile(current.username))
-                else:
+                elif full or unlimited:
                     mutate = (
                         (lambda profile: apply_quotas(profile, desired))
                         if full
@@ -275,6 +290,16 @@ class UsageSync:
                         if not full:
                             outcome.note = f"vaults {', '.join(unlimited)}"[:500]
                         saved.append(await client.update_user_profile(current.username, mutate))
+                if suspension and self.repair_drift:
+                    # The status read under the guard, not the one the sync started with.
+                    wanted = current.status is Status.SUSPENDED
+                    with journal.step("repair_suspension", "set-user-profile-hash") as outcome:
+                        outcome.note = "suspended" if wanted else "not suspended"
+                        saved.append(
+                            await client.update_user_profile(
+                                current.username, lambda profile: set_suspended(profile, wanted)
+                            )
+                        )
             finally:
                 async with self._db.transaction() as conn:
                     await rows.add_events(conn, journal.take())
@@ -292,7 +317,7 @@ class UsageSync:
             reason = err.reason if isinstance(err, ServiceError) else "TIMEOUT"
             log.warning("drift repair failed", extra={"account_id": account.id, "reason": reason})
             return None
-        return saved[0] if saved else None
+        return saved[-1] if saved else None
 
     # -- the background loop ----------------------------------------------------------------------
 
