@@ -333,7 +333,7 @@ class AuthInterceptor(Interceptor):
 
             return run
 
-        return wrap_handler(handler, unary, stream, owner=self)
+        return wrap_handler(handler, unary, stream)
 
     def _wrap_bidi(self, handler: Handler, method: str) -> Handler:
         """Reflection is a bidirectional stream, which `wrap_handler` leaves alone."""

@@ -102,4 +102,4 @@ class AdmissionGate(Interceptor):
 
             return run
 
-        return wrap_handler(handler, unary, stream, owner=self)
+        return wrap_handler(handler, unary, stream)

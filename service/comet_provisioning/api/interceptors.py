@@ -57,35 +57,13 @@ def _tolerant(deserializer: Callable[[bytes], Any] | None) -> Callable[[bytes], 
     return parse
 
 
-# Wrapped handlers by (interceptor, inner handler): a method's chain is the same on every call, so
-# it is built once instead of per call (the per-call work happens inside the behaviours).
-_WRAPPED: dict[tuple[int, int], tuple[object, Handler, Handler]] = {}
-
-
 def wrap_handler(
     handler: Handler,
     unary: Callable[[UnaryBehaviour], UnaryBehaviour],
     stream: Callable[[StreamBehaviour], StreamBehaviour],
-    *,
-    owner: object | None = None,
 ) -> Handler:
-    """`handler` with its behaviour wrapped; with `owner` (the interceptor), built once per method."""
-    if owner is None:
-        return _wrap(handler, unary, stream)
-    key = (id(owner), id(handler))
-    hit = _WRAPPED.get(key)
-    if hit is not None and hit[0] is owner and hit[1] is handler:
-        return hit[2]
-    wrapped = _wrap(handler, unary, stream)
-    _WRAPPED[key] = (owner, handler, wrapped)
-    return wrapped
-
-
-def _wrap(
-    handler: Handler,
-    unary: Callable[[UnaryBehaviour], UnaryBehaviour],
-    stream: Callable[[StreamBehaviour], StreamBehaviour],
-) -> Handler:
+    """`handler` with its behaviour wrapped. Built once per method: the server runs the interceptors
+    through InterceptorPipeline, which keeps what they build."""
     if handler.unary_unary is not None:
         return grpc.unary_unary_rpc_method_handler(
             unary(handler.unary_unary),  # type: ignore[arg-type]
@@ -167,7 +145,7 @@ class CallContextInterceptor(Interceptor):
 
             return run
 
-        return wrap_handler(handler, unary, stream, owner=self)
+        return wrap_handler(handler, unary, stream)
 
 
 def _is_abort(exc: BaseException) -> bool:

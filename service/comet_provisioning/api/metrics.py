@@ -104,7 +104,7 @@ class MetricsInterceptor(Interceptor):
             return handler
         service, name = split_method(method)
         m = self.metrics
-        # The behaviours below are built once per method (wrap_handler caches them), so they keep
+        # The behaviours below are built once per method (InterceptorPipeline keeps them), so they keep
         # their label children instead of calling labels() (a lock and a dict) on every call.
         handled: dict[tuple[str, str], Any] = {}
 
@@ -162,4 +162,4 @@ class MetricsInterceptor(Interceptor):
 
             return run
 
-        return wrap_handler(handler, unary, stream, owner=self)
+        return wrap_handler(handler, unary, stream)
