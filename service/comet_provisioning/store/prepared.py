@@ -12,7 +12,8 @@ column (datetimes, JSON, booleans), so rows go in and come out the same. On any 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -60,8 +61,21 @@ class _Binds:
 class _Compiled:
     sql: str
     binds: _Binds
-    columns: tuple[str, ...]
-    processors: tuple[Processor, ...]
+    # A SELECT's result columns and their processors (empty for a write).
+    columns: tuple[str, ...] = ()
+    processors: tuple[Processor, ...] = ()
+
+
+@contextmanager
+def _cursor(conn: InlineConnection) -> Iterator[Any]:
+    """A DBAPI cursor on the connection underneath (inside its transaction, if one is open)."""
+    dbapi = conn.sync_connection.connection.dbapi_connection
+    assert dbapi is not None
+    cursor = dbapi.cursor()
+    try:
+        yield cursor
+    finally:
+        cursor.close()
 
 
 class PreparedSelect:
@@ -103,16 +117,10 @@ class PreparedSelect:
                 row = result.first()
                 return [row._mapping] if row is not None else []
             return [row._mapping for row in result]
-        sync = conn.sync_connection
-        compiled = self._compile(sync.dialect)
-        dbapi = sync.connection.dbapi_connection
-        assert dbapi is not None
-        cursor = dbapi.cursor()
-        try:
+        compiled = self._compile(conn.sync_connection.dialect)
+        with _cursor(conn) as cursor:
             cursor.execute(compiled.sql, compiled.binds.values(params))
             raws = [cursor.fetchone()] if one else cursor.fetchall()
-        finally:
-            cursor.close()
         return [
             {
                 name: process(value) if process is not None else value
@@ -121,12 +129,6 @@ class PreparedSelect:
             for raw in raws
             if raw is not None
         ]
-
-
-@dataclass(frozen=True, slots=True)
-class _CompiledWrite:
-    sql: str
-    binds: _Binds
 
 
 class PreparedWrite:
@@ -140,16 +142,16 @@ class PreparedWrite:
 
     def __init__(self, statement: Insert | Update) -> None:
         self.statement = statement
-        self._compiled: dict[tuple[str, frozenset[str]], _CompiledWrite] = {}
+        self._compiled: dict[tuple[str, frozenset[str]], _Compiled] = {}
 
-    def _compile(self, dialect: Dialect, keys: Iterable[str]) -> _CompiledWrite:
+    def _compile(self, dialect: Dialect, keys: Iterable[str]) -> _Compiled:
         cache_key = (dialect.name, frozenset(keys))
         compiled = self._compiled.get(cache_key)
         if compiled is None:
             # Column values become the VALUES / SET clause; other keys feed the WHERE's bindparams.
             columns = [key for key in sorted(cache_key[1]) if key in self.statement.table.c]
             done = self.statement.compile(dialect=dialect, column_keys=columns)
-            compiled = _CompiledWrite(sql=str(done), binds=_Binds.of(done, dialect))
+            compiled = _Compiled(sql=str(done), binds=_Binds.of(done, dialect))
             self._compiled[cache_key] = compiled
         return compiled
 
@@ -160,19 +162,15 @@ class PreparedWrite:
             params = [dict(row) for row in rows]
             result = await conn.execute(self.statement, params[0] if len(params) == 1 else params)
             return int(result.rowcount)
-        sync = conn.sync_connection
-        compiled = self._compile(sync.dialect, rows[0].keys())
+        dialect = conn.sync_connection.dialect
+        compiled = self._compile(dialect, rows[0].keys())
         values = [compiled.binds.values(row) for row in rows]
-        dbapi = sync.connection.dbapi_connection
-        assert dbapi is not None
-        cursor = dbapi.cursor()
-        try:
-            if len(values) == 1:
-                cursor.execute(compiled.sql, values[0])
-            else:
-                cursor.executemany(compiled.sql, values)
+        with _cursor(conn) as cursor:
+            try:
+                if len(values) == 1:
+                    cursor.execute(compiled.sql, values[0])
+                else:
+                    cursor.executemany(compiled.sql, values)
+            except dialect.loaded_dbapi.IntegrityError as exc:
+                raise IntegrityError(compiled.sql, values, exc) from exc
             return int(cursor.rowcount)
-        except sync.dialect.loaded_dbapi.IntegrityError as exc:
-            raise IntegrityError(compiled.sql, values, exc) from exc
-        finally:
-            cursor.close()

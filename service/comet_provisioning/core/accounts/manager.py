@@ -445,15 +445,16 @@ class AccountManager:
     async def _set_suspended(self, account: Account, suspended: bool, journal: Journal) -> None:
         """Makes Comet's IsSuspended say `suspended`: read with the hash, written only if it differs."""
         client = await self._clients.client(account.server_id)
+        changed = False
+
+        def mutate(profile: dict[str, Any]) -> bool:
+            nonlocal changed
+            changed = set_suspended(profile, suspended)
+            return changed
+
         with journal.step("set_suspended", "set-user-profile-hash") as outcome:
-            written: list[bool] = []
-
-            def mutate(profile: dict[str, Any]) -> bool:
-                written.append(set_suspended(profile, suspended))
-                return written[-1]
-
             await comet_call(account, lambda: client.update_user_profile(account.username, mutate))
-            if not written[-1]:
+            if not changed:
                 outcome.skipped("Comet already " + ("suspended" if suspended else "not suspended"))
 
     async def terminate_locked(
