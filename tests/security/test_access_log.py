@@ -67,3 +67,18 @@ async def test_at_debug_every_call_is_logged(service: Stubs) -> None:
         ("/comet.provisioning.v1.ServerService/CreateServerGroup", "OK"),
         ("/comet.provisioning.v1.ServerService/GetServer", "NOT_FOUND"),
     ]
+
+
+async def test_each_line_carries_the_callers_request_id_or_a_distinct_generated_one(service: Stubs) -> None:
+    admin = bearer("admin")
+    with captured(logging.DEBUG) as lines:
+        for _ in range(3):
+            await service.servers.ListServerGroups(servers_pb2.ListServerGroupsRequest(), metadata=admin)
+        await service.servers.ListServerGroups(
+            servers_pb2.ListServerGroupsRequest(), metadata=(*admin, ("x-request-id", "trace-42"))
+        )
+    ids = [line["request_id"] for line in lines if line["message"] == "rpc finished"]
+    assert ids[3] == "trace-42"
+    generated = ids[:3]
+    assert len(set(generated)) == 3
+    assert all(isinstance(rid, str) and len(rid) >= 16 for rid in generated)

@@ -8,9 +8,10 @@ answer INVALID_ARGUMENT (not INTERNAL) for bytes that do not parse as the reques
 
 from __future__ import annotations
 
+import itertools
 import logging
+import secrets
 import time
-import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TYPE_CHECKING, Any, TypeAlias
 
@@ -79,6 +80,12 @@ def wrap_handler(
     return handler  # client-streaming methods: none in this API
 
 
+# A call that brings no request id gets one for its log lines: this process's random prefix and a
+# serial number, unique across replicas and restarts without reading the OS random source per call.
+_LOCAL_PREFIX = secrets.token_hex(8)
+_local_serial = itertools.count(1)
+
+
 def _request_id(request: Any, context: Context) -> str:
     rid = getattr(request, "request_id", "") if not isinstance(request, _Malformed) else ""
     if not rid:
@@ -86,7 +93,7 @@ def _request_id(request: Any, context: Context) -> str:
             if key == "x-request-id" and isinstance(value, str):
                 rid = value
                 break
-    return rid or uuid.uuid4().hex
+    return rid or f"{_LOCAL_PREFIX}-{next(_local_serial):x}"
 
 
 class CallContextInterceptor(Interceptor):
