@@ -57,15 +57,18 @@ class Image:
         )
 
     def env(self, **extra: str) -> dict[str, str]:
+        """The image's ENV, its environment's programs first on PATH (as the image's python's are)."""
         env = {k: v for k, v in os.environ.items() if not k.startswith("COMET_PROVISIONING_")}
         env.update({key: self.moved(value) for key, value in self.runtime.env.items()})
+        env["PATH"] = f"{self.bin_dir}{os.pathsep}{env.get('PATH', '')}"
         env.update(extra)
         return env
 
     def command(self, argv: list[str]) -> list[str]:
-        """An exec-form command; its program found in the image's environment, as on its PATH."""
+        """A command of the recipe; a bare program name is the image environment's."""
         program, *args = argv
-        return [str(self.bin_dir / program), *(self.moved(arg) for arg in args)]
+        local = self.bin_dir / program
+        return [str(local) if "/" not in program and local.exists() else program, *map(self.moved, args)]
 
 
 def _run_pip_lines(runs: list[str], pip: Path, cwd: Path, image_root: Path) -> list[str]:
@@ -163,7 +166,7 @@ def serving(image: Image) -> Iterator[subprocess.Popen[bytes]]:
 
 def _healthcheck(image: Image) -> int:
     argv = image.command(image.runtime.healthcheck)
-    return subprocess.run(argv, capture_output=True, timeout=30, cwd=image.root).returncode
+    return subprocess.run(argv, env=image.env(), capture_output=True, timeout=30, cwd=image.root).returncode
 
 
 def test_configured_it_serves_passes_its_healthcheck_and_stops_cleanly(
