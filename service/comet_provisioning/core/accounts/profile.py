@@ -9,6 +9,7 @@ the catalogue), the vault quota on every vault, the protected-items quota set or
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -72,23 +73,26 @@ def drift(profile: dict[str, Any], desired: DesiredProfile) -> list[str]:
     return found
 
 
-def _vaults(profile: dict[str, Any]) -> list[dict[str, Any]]:
+def _vault_items(profile: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """(vault id, vault) by id, skipping anything that is not a vault object."""
     destinations = profile.get("Destinations")
     if not isinstance(destinations, dict):
         return []
-    return [vault for _id, vault in sorted(destinations.items()) if isinstance(vault, dict)]
+    return [(vault_id, vault) for vault_id, vault in sorted(destinations.items()) if isinstance(vault, dict)]
+
+
+def _vaults(profile: dict[str, Any]) -> list[dict[str, Any]]:
+    return [vault for _id, vault in _vault_items(profile)]
+
+
+def vault_ids(profile: dict[str, Any], keep: Callable[[dict[str, Any]], bool]) -> list[str]:
+    """Ids of the vaults `keep` accepts, sorted."""
+    return [vault_id for vault_id, vault in _vault_items(profile) if keep(vault)]
 
 
 def comet_vault_ids(profile: dict[str, Any]) -> list[str]:
     """Ids of the Comet-type storage vaults, e.g. to find the initial vault after a lost reply."""
-    destinations = profile.get("Destinations")
-    if not isinstance(destinations, dict):
-        return []
-    return sorted(
-        vault_id
-        for vault_id, vault in destinations.items()
-        if isinstance(vault, dict) and vault.get("DestinationType") == COMET_STORAGE_VAULT_TYPE
-    )
+    return vault_ids(profile, lambda vault: vault.get("DestinationType") == COMET_STORAGE_VAULT_TYPE)
 
 
 def created_policy(product_name: str) -> dict[str, Any]:

@@ -43,7 +43,7 @@ from .desired import desired_profile
 from .guard import KeyedLocks
 from .journal import Journal
 from .ports import CometClients
-from .profile import DesiredProfile, apply_quotas, drift, set_suspended
+from .profile import DesiredProfile, apply_quotas, drift, set_suspended, vault_ids
 from .usage import compute_usage
 
 __all__ = ["ServerSyncResult", "UsageSync", "suspension_drift", "vaults_without_quota"]
@@ -83,14 +83,7 @@ def vaults_without_quota(profile: dict[str, Any], desired: DesiredProfile | None
     """Vaults with no limit although the product sets a vault quota: added after the quota."""
     if desired is None or not desired.vault_quota_bytes:
         return []
-    destinations = profile.get("Destinations")
-    if not isinstance(destinations, dict):
-        return []
-    return sorted(
-        vault_id
-        for vault_id, vault in destinations.items()
-        if isinstance(vault, dict) and vault.get("StorageLimitEnabled") is not True
-    )
+    return vault_ids(profile, lambda vault: vault.get("StorageLimitEnabled") is not True)
 
 
 def _limit_vaults(vault_ids: Sequence[str], quota: int) -> Callable[[dict[str, Any]], bool]:
