@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -52,32 +53,25 @@ async def run_loadtest(config: LoadTestConfig) -> Summary:
             ),
             product,
         )
+        run_orders = functools.partial(
+            runner.run,
+            client,
+            product.id,
+            plan,
+            concurrency=config.concurrency,
+            rate=config.rate,
+            duration_s=config.duration_s,
+            timeout_s=config.timeout_s,
+        )
         if not config.verify:
-            result = await runner.run(
-                client,
-                product.id,
-                plan,
-                concurrency=config.concurrency,
-                rate=config.rate,
-                duration_s=config.duration_s,
-                timeout_s=config.timeout_s,
-            )
-            return summarize(plan, result, None)
+            return summarize(plan, await run_orders(), None)
         servers = await list_servers(client)
         credentials = list(config.comet)
         if config.simulator_admin:
             credentials += await simulator_credentials(servers, plan.settings.run_id)
         async with comet_clients(servers, credentials) as comets:
             before = await snapshot_users(comets)
-            result = await runner.run(
-                client,
-                product.id,
-                plan,
-                concurrency=config.concurrency,
-                rate=config.rate,
-                duration_s=config.duration_s,
-                timeout_s=config.timeout_s,
-            )
+            result = await run_orders()
             checked = await verify(
                 client, product, plan.orders, result.records, comets, before, plan.settings.run_id
             )
