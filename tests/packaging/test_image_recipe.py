@@ -10,11 +10,8 @@ directory) is left to Docker.
 
 from __future__ import annotations
 
-import base64
 import os
-import secrets
 import signal
-import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -25,6 +22,7 @@ import grpc
 import pytest
 from comet_provisioning_client.v1 import servers_pb2, servers_pb2_grpc
 
+from tests.fixtures.service import free_port, new_secret_key
 from tests.packaging.dockerfile import Stage, stages
 from tests.packaging.venvs import REPO, copy_tree, new_venv
 
@@ -33,12 +31,6 @@ pytestmark = pytest.mark.slow
 _DATA_DIR = "/var/lib/comet-provisioning"
 _PORT = "50051"
 _TOKEN = "image-recipe-token-" + "x" * 24
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass
@@ -97,7 +89,7 @@ def image(tmp_path_factory: pytest.TempPathFactory) -> Image:
     left = _run_pip_lines(runtime.runs, runtime_bin / "pip", root, root)
     assert all("useradd" in line for line in left), left  # only the OS user and its directory
     (root / "data").mkdir()
-    return Image(root=root, bin_dir=runtime_bin, runtime=runtime, port=_free_port())
+    return Image(root=root, bin_dir=runtime_bin, runtime=runtime, port=free_port())
 
 
 def test_the_image_runs_the_wheels_not_the_source_tree(image: Image) -> None:
@@ -120,7 +112,7 @@ def test_the_image_runs_the_wheels_not_the_source_tree(image: Image) -> None:
 
 
 def test_unconfigured_the_image_refuses_to_serve_openly(image: Image) -> None:
-    key = base64.urlsafe_b64encode(secrets.token_bytes(32)).decode()
+    key = new_secret_key()
     done = subprocess.run(
         image.command([*image.runtime.entrypoint, *image.runtime.cmd]),
         env=image.env(COMET_PROVISIONING_SECRET_KEY=key),
@@ -148,7 +140,7 @@ def serving(image: Image) -> Iterator[subprocess.Popen[bytes]]:
         "allow_plaintext = true  # behind a TLS-terminating proxy\n"
         f'[[tokens]]\nname = "ops"\nhash = "{token_hash}"\nrole = "admin"\n'
     )
-    key = base64.urlsafe_b64encode(secrets.token_bytes(32)).decode()
+    key = new_secret_key()
     proc = subprocess.Popen(
         image.command([*image.runtime.entrypoint, *image.runtime.cmd, "--config", str(config)]),
         env=image.env(COMET_PROVISIONING_SECRET_KEY=key),
