@@ -161,6 +161,14 @@ def _local(metrics: ServiceMetrics, name: str, **labels: str) -> float | None:
     return metrics.registry.get_sample_value(name, labels)
 
 
+async def _until_accounts(metrics: ServiceMetrics, status: str, value: float) -> None:
+    """Waits up to a second for the accounts gauge of `status` to read `value` (the test asserts)."""
+    for _ in range(100):
+        if _local(metrics, "comet_provisioning_accounts", status=status) == value:
+            return
+        await asyncio.sleep(0.01)
+
+
 def test_comet_observer_records_outcomes_and_timings() -> None:
     metrics = ServiceMetrics()
     for outcome in ("ok", "ok", "timeout"):
@@ -199,10 +207,7 @@ async def test_accounts_gauge_is_refreshed_from_a_count_callback() -> None:
     counts["TERMINATED"] = 1
     task = metrics.watch_accounts(count_by_status, interval_s=0.01)
     try:
-        for _ in range(100):
-            if _local(metrics, "comet_provisioning_accounts", status="TERMINATED") == 1:
-                break
-            await asyncio.sleep(0.01)
+        await _until_accounts(metrics, "TERMINATED", 1)
     finally:
         task.cancel()
     assert _local(metrics, "comet_provisioning_accounts", status="SUSPENDED") == 0
@@ -222,10 +227,7 @@ async def test_a_failing_count_callback_does_not_stop_the_refresher() -> None:
 
     task = metrics.watch_accounts(flaky, interval_s=0.01)
     try:
-        for _ in range(100):
-            if _local(metrics, "comet_provisioning_accounts", status="ACTIVE") == 1:
-                break
-            await asyncio.sleep(0.01)
+        await _until_accounts(metrics, "ACTIVE", 1)
     finally:
         task.cancel()
     assert _local(metrics, "comet_provisioning_accounts", status="ACTIVE") == 1
