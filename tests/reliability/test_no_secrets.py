@@ -5,24 +5,20 @@ of the SQLite files and of every file the service wrote) is searched for each se
 
 from __future__ import annotations
 
-import io
 import json
-import logging
 import secrets
 import sqlite3
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import grpc
 from comet_provisioning.api.auth import hash_token
 from comet_provisioning.config import load
-from comet_provisioning.logs import JsonFormatter
 from comet_provisioning_client.v1 import accounts_pb2, catalog_pb2, servers_pb2
 from google.protobuf.json_format import MessageToJson
 from google.protobuf.message import Message
 
+from tests.fixtures.logs import log_capture
 from tests.fixtures.service import new_secret_key
 from tests.fixtures.sim import SIM_PASSWORD
 from tests.reliability.support import World, product_message, seeded_world, sim_connection
@@ -38,24 +34,6 @@ STRAY_TOKEN = token("stray")
 
 def pw(label: str) -> str:
     return f"{label}-{secrets.token_urlsafe(12)}"
-
-
-@contextmanager
-def json_log_capture() -> Iterator[io.StringIO]:
-    """Every record of the process at DEBUG, one JSON object a line (the service's formatter)."""
-    stream = io.StringIO()
-    handler = logging.StreamHandler(stream)
-    handler.setFormatter(JsonFormatter())
-    handler.setLevel(logging.DEBUG)
-    root = logging.getLogger()
-    old_level = root.level
-    root.addHandler(handler)
-    root.setLevel(logging.DEBUG)
-    try:
-        yield stream
-    finally:
-        root.removeHandler(handler)
-        root.setLevel(old_level)
 
 
 class Recorder:
@@ -338,7 +316,7 @@ async def test_no_password_or_token_in_logs_replies_or_store(tmp_path: Path) -> 
     )
     assert settings.tokens
     rec = Recorder()
-    with json_log_capture() as stream:
+    with log_capture() as stream:
         async with seeded_world(tmp_path, settings=settings, installer_size=256 << 10) as world:
             await run_flow(world, rec, used, by_design)
         rows = stored_rows(db_path)  # after the service closed: everything it wrote is on disk

@@ -3,7 +3,6 @@ reads only at DEBUG (they are most of the traffic and change nothing)."""
 
 from __future__ import annotations
 
-import io
 import json
 import logging
 from collections.abc import Iterator
@@ -11,28 +10,19 @@ from contextlib import contextmanager
 
 import grpc
 import pytest
-from comet_provisioning.logs import JsonFormatter
 from comet_provisioning_client.v1 import servers_pb2
 
+from tests.fixtures.logs import log_capture
 from tests.security.conftest import Stubs, bearer
 
 
 @contextmanager
 def captured(level: int) -> Iterator[list[dict[str, object]]]:
-    stream = io.StringIO()
-    handler = logging.StreamHandler(stream)
-    handler.setFormatter(JsonFormatter())
-    root = logging.getLogger("comet_provisioning")
-    old_level = root.level
-    root.addHandler(handler)
-    root.setLevel(level)
+    """The service's log lines at `level` and above, parsed once the block ends."""
     lines: list[dict[str, object]] = []
-    try:
+    with log_capture(level, logger="comet_provisioning") as stream:
         yield lines
-    finally:
-        root.removeHandler(handler)
-        root.setLevel(old_level)
-        lines.extend(json.loads(line) for line in stream.getvalue().splitlines())
+    lines.extend(json.loads(line) for line in stream.getvalue().splitlines())
 
 
 def finished(lines: list[dict[str, object]]) -> list[tuple[object, object]]:

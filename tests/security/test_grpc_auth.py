@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-import io
 import json
-import logging
 from pathlib import Path
 
 import grpc
 import pytest
 from comet_provisioning.api.auth import METHOD_ROLES, Role
-from comet_provisioning.logs import JsonFormatter
 from comet_provisioning_client.v1 import accounts_pb2, servers_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
+from tests.fixtures.logs import log_capture
 from tests.security.conftest import TOKENS, Stubs, bearer, make_settings, started, tokens_json
 from tests.security.support import all_methods, code_of, error_info, path
 
@@ -136,14 +134,7 @@ async def test_auth_is_off_on_loopback_without_tokens(tmp_path: Path) -> None:
 
 
 async def test_the_caller_name_is_in_the_log_context_and_the_token_is_not(service: Stubs) -> None:
-    stream = io.StringIO()
-    handler = logging.StreamHandler(stream)
-    handler.setFormatter(JsonFormatter())
-    root = logging.getLogger("comet_provisioning")
-    old_level = root.level
-    root.addHandler(handler)
-    root.setLevel(logging.DEBUG)
-    try:
+    with log_capture(logger="comet_provisioning") as stream:
         await service.servers.ListServers(servers_pb2.ListServersRequest(), metadata=bearer("provisioner"))
         with pytest.raises(grpc.aio.AioRpcError):
             await service.servers.CreateServer(servers_pb2.CreateServerRequest(), metadata=bearer("viewer"))
@@ -151,9 +142,6 @@ async def test_the_caller_name_is_in_the_log_context_and_the_token_is_not(servic
             await service.servers.ListServers(
                 servers_pb2.ListServersRequest(), metadata=(("authorization", "Bearer wrong-secret-123"),)
             )
-    finally:
-        root.removeHandler(handler)
-        root.setLevel(old_level)
     text = stream.getvalue()
     lines = [json.loads(line) for line in text.splitlines()]
     finished = [line for line in lines if line["message"] == "rpc finished"]

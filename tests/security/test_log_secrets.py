@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import ast
-import io
 import logging
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -18,6 +16,7 @@ from comet_provisioning.logs import JsonFormatter, TextFormatter
 from comet_provisioning.sim import CometSimulator
 from comet_provisioning_client.v1 import accounts_pb2, servers_pb2
 
+from tests.fixtures.logs import log_capture
 from tests.fixtures.sim import SIM_ADMIN, SIM_PASSWORD
 from tests.security.conftest import TOKENS, Stubs, bearer
 
@@ -53,31 +52,9 @@ def test_api_never_logs_a_request_body_or_metadata(source: Path) -> None:
                     )
 
 
-@contextmanager
-def captured() -> Iterator[io.StringIO]:
-    """Every log line of the process at DEBUG, through both formatters the service uses."""
-    stream = io.StringIO()
-    handlers = []
-    for formatter in (JsonFormatter(), TextFormatter()):
-        handler = logging.StreamHandler(stream)
-        handler.setFormatter(formatter)
-        handlers.append(handler)
-    root = logging.getLogger()
-    old = root.level
-    for handler in handlers:
-        root.addHandler(handler)
-    root.setLevel(logging.DEBUG)
-    try:
-        yield stream
-    finally:
-        for handler in handlers:
-            root.removeHandler(handler)
-        root.setLevel(old)
-
-
 def test_formatters_carry_the_caller_but_never_a_token_header() -> None:
     secret = "tok-" + "s3cr3t" * 4
-    with captured() as stream:
+    with log_capture(formatters=(JsonFormatter(), TextFormatter())) as stream:
         refused = auth_module.Authenticator([], [])
         log = logging.getLogger("comet_provisioning.auth")
         with logs.bind(caller="billing", rpc="/x/Y"):
@@ -111,7 +88,7 @@ async def test_no_secret_in_logs_or_replies_through_the_service(
     )
     replies: list[str] = []
     admin = bearer("admin")
-    with captured() as stream:
+    with log_capture(formatters=(JsonFormatter(), TextFormatter())) as stream:
         group = await service.servers.CreateServerGroup(
             servers_pb2.CreateServerGroupRequest(server_group=servers_pb2.ServerGroup(name="g")),
             metadata=admin,
