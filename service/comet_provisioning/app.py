@@ -174,7 +174,7 @@ async def running_service(settings: Settings, *, demo: bool = False) -> AsyncIte
                 importer=resources.importer,
             ),
         )
-        grpc_server = build_server(
+        grpc_server = await build_server(
             servicers,
             settings.listen,
             max_in_flight=settings.max_concurrent_rpcs,

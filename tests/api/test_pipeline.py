@@ -1,5 +1,5 @@
-"""InterceptorPipeline: the chain builds a method's handler once; the per-call behaviour still runs
-on every call, in the layers' order, over a real grpc.aio server."""
+"""InterceptorPipeline: the chain builds each method's handler once, at registration; the per-call
+behaviour still runs on every call, in the layers' order, over a real grpc.aio server."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Any
 import grpc
 import pytest
 from comet_provisioning.api.interceptors import Continuation, Handler, Interceptor, wrap_handler
-from comet_provisioning.api.pipeline import InterceptorPipeline
+from comet_provisioning.api.pipeline import InterceptorPipeline, ServiceCollector
 
 
 class Recording(Interceptor):
@@ -49,18 +49,12 @@ async def _echo(request: bytes, context: Any) -> bytes:
 async def server() -> AsyncIterator[tuple[str, list[str], list[Recording]]]:
     calls: list[str] = []
     layers = [Recording("outer", calls), Recording("inner", calls)]
-    srv = grpc.aio.server(interceptors=[InterceptorPipeline(layers)])
-    srv.add_generic_rpc_handlers(
-        (
-            grpc.method_handlers_generic_handler(
-                "test.Echo",
-                {
-                    "Say": grpc.unary_unary_rpc_method_handler(_echo),
-                    "Shout": grpc.unary_unary_rpc_method_handler(_echo),
-                },
-            ),
-        )
-    )
+    srv = grpc.aio.server()
+    handlers = {
+        "Say": grpc.unary_unary_rpc_method_handler(_echo),
+        "Shout": grpc.unary_unary_rpc_method_handler(_echo),
+    }
+    await InterceptorPipeline(layers).install({"test.Echo": handlers}, srv)
     port = srv.add_insecure_port("127.0.0.1:0")
     await srv.start()
     try:
@@ -82,7 +76,7 @@ async def test_layers_build_once_per_method_and_run_on_every_call(
     assert calls == ["outer", "inner"] * 4  # every call went through both, outermost first
 
 
-async def test_unknown_methods_are_unimplemented_and_not_remembered(
+async def test_unknown_methods_are_unimplemented_and_build_nothing(
     server: tuple[str, list[str], list[Recording]],
 ) -> None:
     target, calls, layers = server
@@ -92,4 +86,25 @@ async def test_unknown_methods_are_unimplemented_and_not_remembered(
                 await channel.unary_unary(f"/test.Echo/{name}")(b"x")
             assert caught.value.code() is grpc.StatusCode.UNIMPLEMENTED
     assert calls == []
-    assert [layer.built for layer in layers] == [2, 2]  # asked each time, nothing kept
+    assert [layer.built for layer in layers] == [2, 2]  # only the registered methods were built
+
+
+def test_the_collector_takes_generated_registrations_by_name() -> None:
+    def generated(servicer: Any, server: Any) -> None:  # the shape grpcio-tools generates
+        handlers = {"Say": grpc.unary_unary_rpc_method_handler(servicer)}
+        server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler("test.Echo", handlers),))
+        server.add_registered_method_handlers("test.Echo", handlers)
+
+    collector = ServiceCollector()
+    collector.add(generated, _echo)
+    assert list(collector.services) == ["test.Echo"]
+    assert collector.services["test.Echo"]["Say"].unary_unary is _echo
+
+
+def test_the_collector_refuses_handlers_it_cannot_wrap() -> None:
+    def generic_only(servicer: Any, server: Any) -> None:
+        handlers = {"Say": grpc.unary_unary_rpc_method_handler(servicer)}
+        server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler("test.Echo", handlers),))
+
+    with pytest.raises(TypeError, match=r"test\.Echo"):
+        ServiceCollector().add(generic_only, _echo)

@@ -63,8 +63,8 @@ def wrap_handler(
     unary: Callable[[UnaryBehaviour], UnaryBehaviour],
     stream: Callable[[StreamBehaviour], StreamBehaviour],
 ) -> Handler:
-    """`handler` with its behaviour wrapped. Built once per method: the server runs the interceptors
-    through InterceptorPipeline, which keeps what they build."""
+    """`handler` with its behaviour wrapped. Built once per method: InterceptorPipeline runs the
+    interceptors when the services are registered, not on each call."""
     if handler.unary_unary is not None:
         return grpc.unary_unary_rpc_method_handler(
             unary(handler.unary_unary),  # type: ignore[arg-type]

@@ -9,11 +9,11 @@ from typing import TYPE_CHECKING, Any
 import grpc
 from comet_provisioning_client.v1 import accounts_pb2_grpc, catalog_pb2_grpc, servers_pb2_grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha import reflection
+from grpc_reflection.v1alpha import reflection, reflection_pb2_grpc
 
 from comet_provisioning.api.gate import AdmissionGate
 from comet_provisioning.api.interceptors import CallContextInterceptor, Interceptor
-from comet_provisioning.api.pipeline import InterceptorPipeline
+from comet_provisioning.api.pipeline import InterceptorPipeline, ServiceCollector
 from comet_provisioning.api.servicers import SERVICE_NAMES
 
 if TYPE_CHECKING:
@@ -54,7 +54,7 @@ class GrpcServer:
         return finished
 
 
-def build_server(
+async def build_server(
     servicers: Servicers,
     listen: str,
     *,
@@ -65,27 +65,31 @@ def build_server(
 ) -> GrpcServer:
     gate = AdmissionGate(max_in_flight)
     server = grpc.aio.server(
-        interceptors=[InterceptorPipeline([*extra_interceptors, gate, CallContextInterceptor()])],
         options=[
             ("grpc.max_receive_message_length", _MAX_MESSAGE_BYTES),
             ("grpc.max_send_message_length", _MAX_MESSAGE_BYTES),
             ("grpc.so_reuseport", 0),
         ],
     )
-    servers_pb2_grpc.add_ServerServiceServicer_to_server(servicers.servers, server)
-    catalog_pb2_grpc.add_CatalogServiceServicer_to_server(servicers.catalog, server)
-    accounts_pb2_grpc.add_AccountServiceServicer_to_server(servicers.accounts, server)
+    services = ServiceCollector()
+    services.add(servers_pb2_grpc.add_ServerServiceServicer_to_server, servicers.servers)
+    services.add(catalog_pb2_grpc.add_CatalogServiceServicer_to_server, servicers.catalog)
+    services.add(accounts_pb2_grpc.add_AccountServiceServicer_to_server, servicers.accounts)
     health_servicer = health.aio.HealthServicer()  # type: ignore[attr-defined]
-    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    services.add(health_pb2_grpc.add_HealthServicer_to_server, health_servicer)
     if reflection_on:
-        reflection.enable_server_reflection(
-            (
-                *SERVICE_NAMES,
-                health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
-                reflection.SERVICE_NAME,
-            ),
-            server,
+        # What reflection.enable_server_reflection does for a grpc.aio server, through the collector.
+        names = (
+            *SERVICE_NAMES,
+            health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
+            reflection.SERVICE_NAME,
         )
+        services.add(
+            reflection_pb2_grpc.add_ServerReflectionServicer_to_server,
+            reflection.aio.ReflectionServicer(names),  # type: ignore[attr-defined]
+        )
+    pipeline = InterceptorPipeline([*extra_interceptors, gate, CallContextInterceptor()])
+    await pipeline.install(services.services, server)
     port = (
         server.add_secure_port(listen, credentials)
         if credentials is not None
