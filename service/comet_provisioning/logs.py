@@ -11,11 +11,10 @@ import json
 import logging
 import sys
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from typing import Any
 
-_CONTEXT: contextvars.ContextVar[dict[str, str]] = contextvars.ContextVar("log_context")
+_CONTEXT: contextvars.ContextVar[dict[str, str | Deferred]] = contextvars.ContextVar("log_context")
 
 # Attributes every LogRecord has; anything else passed through `extra=` is a structured field.
 _STANDARD_ATTRS = frozenset(
@@ -24,23 +23,45 @@ _STANDARD_ATTRS = frozenset(
 
 
 def log_context() -> dict[str, str]:
-    return _CONTEXT.get({})
+    return {key: str(value) for key, value in _CONTEXT.get({}).items()}
 
 
-@contextmanager
-def bind(**fields: str) -> Iterator[None]:
-    """Adds fields to the log context for the duration of the block."""
-    token = _CONTEXT.set({**log_context(), **{k: v for k, v in fields.items() if v}})
-    try:
-        yield
-    finally:
-        _CONTEXT.reset(token)
+class Deferred:
+    """A context value worked out only when a line that carries it is written (reads log nothing
+    at INFO, so most calls never need it)."""
+
+    __slots__ = ("_compute", "_value")
+
+    def __init__(self, compute: Callable[[], str]) -> None:
+        self._compute = compute
+        self._value: str | None = None
+
+    def __str__(self) -> str:
+        if self._value is None:
+            self._value = self._compute()
+        return self._value
+
+
+class bind:  # lower case: it reads as a function, `with logs.bind(...)`
+    """Adds fields to the log context for the duration of the block. A class rather than a
+    @contextmanager generator: it runs several times on every call."""
+
+    __slots__ = ("_fields", "_token")
+
+    def __init__(self, **fields: str | Deferred) -> None:
+        self._fields = fields
+
+    def __enter__(self) -> None:
+        self._token = _CONTEXT.set({**_CONTEXT.get({}), **{k: v for k, v in self._fields.items() if v}})
+
+    def __exit__(self, *_: object) -> None:
+        _CONTEXT.reset(self._token)
 
 
 def bind_value(key: str, value: str) -> None:
     """Adds one field to the current context (for values learned mid-call, e.g. the account id)."""
     if value:
-        _CONTEXT.set({**log_context(), key: value})
+        _CONTEXT.set({**_CONTEXT.get({}), key: value})
 
 
 def _fields(record: logging.LogRecord) -> dict[str, Any]:

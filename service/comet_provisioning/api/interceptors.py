@@ -86,14 +86,17 @@ _LOCAL_PREFIX = secrets.token_hex(8)
 _local_serial = itertools.count(1)
 
 
-def _request_id(request: Any, context: Context) -> str:
+def _request_id(request: Any, context: Context) -> str | logs.Deferred:
+    """The request's own id; else, only if a log line needs it, the x-request-id header or a new id."""
     rid = getattr(request, "request_id", "") if not isinstance(request, _Malformed) else ""
-    if not rid:
-        for key, value in context.invocation_metadata() or ():
-            if key == "x-request-id" and isinstance(value, str):
-                rid = value
-                break
-    return rid or f"{_LOCAL_PREFIX}-{next(_local_serial):x}"
+    return rid or logs.Deferred(lambda: _header_or_new_id(context))
+
+
+def _header_or_new_id(context: Context) -> str:
+    for key, value in context.invocation_metadata() or ():
+        if key == "x-request-id" and isinstance(value, str) and value:
+            return value
+    return f"{_LOCAL_PREFIX}-{next(_local_serial):x}"
 
 
 class CallContextInterceptor(Interceptor):
