@@ -65,7 +65,7 @@ class CometCallMetrics:
         )
         self.pool_wait = Histogram(
             "comet_pool_wait_seconds",
-            "Time an attempt waited for a pooled connection to the Comet Server.",
+            "Time an attempt waited for a connection to the Comet Server: a free pooled one or a new one.",
             ["server_id", "endpoint"],
             namespace=NAMESPACE,
             buckets=_WAIT_BUCKETS,

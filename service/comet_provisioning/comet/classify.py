@@ -181,7 +181,7 @@ def classify_reply(
 def classify_exception(
     server_id: str, endpoint: str, exc: BaseException, *, request_sent: bool | None
 ) -> CometError:
-    """Map an aiohttp/asyncio exception. ``request_sent`` comes from tracing (None when unknown).
+    """Map an aiohttp/asyncio exception. ``request_sent`` comes from the connector (None when unknown).
 
     Only errors raised before a connection existed are marked as never having reached the server;
     anything later is treated as "may have been processed", so mutating calls are not re-sent.

@@ -1,20 +1,16 @@
 """Timing and reporting of every Comet call: one ``CallRecord`` per HTTP attempt.
 
-aiohttp's ``TraceConfig`` hooks tell us how long a call waited for a pooled connection and whether
-its request headers went out (which decides whether a failed call may be re-sent). The per-call
-``CallTiming`` travels to the hooks as the request's ``trace_request_ctx``.
+The session's connector (``connector.TimedConnector``) fills in each call's ``CallTiming``: how long
+it waited for a connection, and whether it got one (which decides whether a failed call may be
+re-sent: a request without a connection never reached the server).
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
-from types import SimpleNamespace
 from typing import Any, Protocol, runtime_checkable
-
-import aiohttp
 
 from .redact import redact_form
 
@@ -24,7 +20,6 @@ __all__ = [
     "CallRecord",
     "CallTiming",
     "NullObserver",
-    "build_trace_config",
     "report_call",
 ]
 
@@ -61,84 +56,20 @@ class NullObserver:
 
 @dataclass(slots=True)
 class CallTiming:
-    """Filled in by the trace hooks during one attempt (all times are ``loop.time()``)."""
+    """One attempt's timing (``loop.time()``), filled in by the connector while the request runs."""
 
     started_at: float
-    request_started: bool = False
-    headers_sent: bool = False
-    queued_at: float | None = None
+    asked_for_connection: bool = False
+    connected: bool = False
     pool_wait_s: float = 0.0
 
     @property
     def request_sent(self) -> bool | None:
-        """Whether request headers left this process; None when tracing did not run (test doubles)."""
-        if not self.request_started:
+        """Whether the request may have reached the server: False if it never had a connection;
+        None when the connector did not run (test doubles that replace the HTTP layer)."""
+        if not self.asked_for_connection:
             return None
-        return self.headers_sent
-
-
-def _timing(ctx: SimpleNamespace) -> CallTiming | None:
-    timing = getattr(ctx, "trace_request_ctx", None)
-    return timing if isinstance(timing, CallTiming) else None
-
-
-async def _on_request_start(
-    _session: aiohttp.ClientSession, ctx: SimpleNamespace, _params: aiohttp.TraceRequestStartParams
-) -> None:
-    if (timing := _timing(ctx)) is not None:
-        timing.request_started = True
-
-
-async def _on_headers_sent(
-    _session: aiohttp.ClientSession, ctx: SimpleNamespace, _params: aiohttp.TraceRequestHeadersSentParams
-) -> None:
-    if (timing := _timing(ctx)) is not None:
-        timing.headers_sent = True
-
-
-async def _on_queued_start(
-    _session: aiohttp.ClientSession, ctx: SimpleNamespace, _params: aiohttp.TraceConnectionQueuedStartParams
-) -> None:
-    if (timing := _timing(ctx)) is not None:
-        timing.queued_at = asyncio.get_running_loop().time()
-
-
-async def _on_queued_end(
-    _session: aiohttp.ClientSession, ctx: SimpleNamespace, _params: aiohttp.TraceConnectionQueuedEndParams
-) -> None:
-    if (timing := _timing(ctx)) is not None and timing.queued_at is not None:
-        timing.pool_wait_s += asyncio.get_running_loop().time() - timing.queued_at
-        timing.queued_at = None
-
-
-async def _on_request_end(
-    _session: aiohttp.ClientSession, ctx: SimpleNamespace, _params: aiohttp.TraceRequestEndParams
-) -> None:
-    # Response headers arrived, so the request certainly went out (covers transports that do not
-    # emit the headers-sent signal).
-    if (timing := _timing(ctx)) is not None:
-        timing.headers_sent = True
-
-
-async def _on_request_exception(
-    _session: aiohttp.ClientSession, ctx: SimpleNamespace, _params: aiohttp.TraceRequestExceptionParams
-) -> None:
-    # A call that failed while still queued for a connection: close the pool-wait interval.
-    if (timing := _timing(ctx)) is not None and timing.queued_at is not None:
-        timing.pool_wait_s += asyncio.get_running_loop().time() - timing.queued_at
-        timing.queued_at = None
-
-
-def build_trace_config() -> aiohttp.TraceConfig:
-    """The hooks every client session installs."""
-    config = aiohttp.TraceConfig()
-    config.on_request_start.append(_on_request_start)
-    config.on_request_headers_sent.append(_on_headers_sent)
-    config.on_connection_queued_start.append(_on_queued_start)
-    config.on_connection_queued_end.append(_on_queued_end)
-    config.on_request_end.append(_on_request_end)
-    config.on_request_exception.append(_on_request_exception)
-    return config
+        return self.connected
 
 
 def report_call(observer: CallObserver, record: CallRecord, form: Mapping[str, Any] | None) -> None:

@@ -13,9 +13,10 @@ import aiohttp
 
 from .classify import NETWORK_ERRORS, ErrorHints, Verdict, classify_exception, classify_reply, decode_body
 from .config import CometServerConfig
+from .connector import CURRENT_TIMING, TimedConnector
 from .errors import CometClientClosed, CometError, CometNotCometServer, CometTimeout
 from .form import encode_form
-from .observe import CallObserver, CallRecord, CallTiming, build_trace_config, report_call
+from .observe import CallObserver, CallRecord, CallTiming, report_call
 
 __all__ = ["CometTransport", "Exchange"]
 
@@ -63,7 +64,7 @@ class CometTransport:
         if self._closed:
             raise CometClientClosed(self.config.server_id, endpoint)
         if self._session is None:
-            connector = aiohttp.TCPConnector(
+            connector = TimedConnector(
                 limit=self.config.max_connections,
                 limit_per_host=self.config.max_connections,
                 keepalive_timeout=self.config.keepalive_timeout_s,
@@ -71,7 +72,6 @@ class CometTransport:
             )
             self._session = aiohttp.ClientSession(
                 connector=connector,
-                trace_configs=[build_trace_config()],
                 # English messages make the configurable message hints line up; decisions never
                 # depend on them alone.
                 headers={"User-Agent": "comet-provisioning", "Accept-Language": "en"},
@@ -146,6 +146,7 @@ class CometTransport:
         timeout = self.timeout(endpoint, self.config.request_timeout_s, deadline)
         timing = CallTiming(started_at=asyncio.get_running_loop().time())
         outcome, http_status, api_status = "error", None, None
+        timed = CURRENT_TIMING.set(timing)
         with self.in_flight():
             try:
                 async with session.post(
@@ -153,7 +154,6 @@ class CometTransport:
                     data=encode_form(form),
                     headers=FORM_HEADERS,
                     timeout=timeout,
-                    trace_request_ctx=timing,
                 ) as resp:
                     http_status = resp.status
                     raw = await resp.read()
@@ -175,6 +175,7 @@ class CometTransport:
                 outcome = error.kind
                 raise error from exc
             finally:
+                CURRENT_TIMING.reset(timed)
                 self.record(endpoint, timing, outcome, http_status, api_status, attempt, form)
 
     def _transport_error(self, endpoint: str, exc: BaseException, timing: CallTiming) -> CometError:
@@ -194,13 +195,13 @@ class CometTransport:
             total=budget.total, sock_connect=budget.sock_connect, sock_read=cfg.request_timeout_s
         )
         timing = CallTiming(started_at=asyncio.get_running_loop().time())
+        timed = CURRENT_TIMING.set(timing)
         try:
             resp = await session.post(
                 cfg.admin_url(endpoint),
                 data=encode_form(form),
                 headers=FORM_HEADERS,
                 timeout=timeout,
-                trace_request_ctx=timing,
             )
         except asyncio.CancelledError:
             self.record(endpoint, timing, "cancelled", None, None, attempt, form)
@@ -209,6 +210,8 @@ class CometTransport:
             error = self._transport_error(endpoint, exc, timing)
             self.record(endpoint, timing, error.kind, None, None, attempt, form)
             raise error from exc
+        finally:
+            CURRENT_TIMING.reset(timed)
         content_type = resp.headers.get("Content-Type", "")
         if 200 <= resp.status < 300 and "json" not in content_type.lower():
             return resp, timing
