@@ -61,9 +61,9 @@ class _Binds:
 class _Compiled:
     sql: str
     binds: _Binds
-    # A SELECT's result columns and their processors (empty for a write).
+    # A SELECT's result columns, and the processor of each column that has one (empty for a write).
     columns: tuple[str, ...] = ()
-    processors: tuple[Processor, ...] = ()
+    processors: tuple[tuple[str, Callable[[Any], Any]], ...] = ()
 
 
 @contextmanager
@@ -90,13 +90,15 @@ class PreparedSelect:
         if compiled is None:
             done = self.statement.compile(dialect=dialect)
             columns = self.statement.selected_columns
+            processors = (
+                (column.name, column.type.dialect_impl(dialect).result_processor(dialect, None))
+                for column in columns
+            )
             compiled = _Compiled(
                 sql=str(done),
                 binds=_Binds.of(done, dialect),
                 columns=tuple(column.name for column in columns),
-                processors=tuple(
-                    column.type.dialect_impl(dialect).result_processor(dialect, None) for column in columns
-                ),
+                processors=tuple((name, process) for name, process in processors if process is not None),
             )
             self._compiled[dialect.name] = compiled
         return compiled
@@ -121,14 +123,17 @@ class PreparedSelect:
         with _cursor(conn) as cursor:
             cursor.execute(compiled.sql, compiled.binds.values(params))
             raws = [cursor.fetchone()] if one else cursor.fetchall()
-        return [
-            {
-                name: process(value) if process is not None else value
-                for name, process, value in zip(compiled.columns, compiled.processors, raw, strict=True)
-            }
-            for raw in raws
-            if raw is not None
-        ]
+        rows = []
+        for raw in raws:
+            if raw is None:
+                continue
+            # Most columns are text as stored: zip them in one C-level pass, then convert the few
+            # that have a processor (datetimes, JSON, booleans).
+            row = dict(zip(compiled.columns, raw, strict=True))
+            for name, process in compiled.processors:
+                row[name] = process(row[name])
+            rows.append(row)
+        return rows
 
 
 class PreparedWrite:
