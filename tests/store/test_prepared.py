@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from collections.abc import AsyncIterator
 
@@ -135,3 +136,33 @@ async def test_prepared_writes_raise_what_sqlalchemy_raises(db: Database) -> Non
         current = await rows.get_account(conn, "acc-5")
     assert current is not None
     assert current.version == account.version + 1
+
+
+async def test_a_save_sets_the_indexed_columns_it_changes_and_the_indexes_follow(db: Database) -> None:
+    """On SQLite a save leaves unchanged indexed columns out of its UPDATE: what it changes is
+    still written, and lookups through those indexes find the new values."""
+    account = rich_account("acc-7", "req-7")
+    async with db.transaction() as conn:
+        await rows.insert_account(conn, account)
+        quiet = await rows.save_account(conn, dataclasses.replace(account, suspend_reason="unpaid"))
+        moved = await rows.save_account(
+            conn,
+            dataclasses.replace(
+                quiet,
+                status=Status.ACTIVE,
+                failure=None,
+                username="ana.lima_0043",
+                customer=dataclasses.replace(quiet.customer, reference="c-2"),
+            ),
+        )
+    async with db.read() as conn:
+        assert await rows.get_account(conn, "acc-7") == moved
+        by_index = await rows.list_accounts(
+            conn, AccountFilter(status=Status.ACTIVE, customer_reference="c-2"), offset=0, limit=10
+        )
+        by_old_keys = await rows.list_accounts(
+            conn, AccountFilter(status=Status.FAILED, customer_reference="c-1"), offset=0, limit=10
+        )
+    assert (quiet.suspend_reason, quiet.status) == ("unpaid", Status.FAILED)
+    assert by_index == [moved]
+    assert by_old_keys == []
