@@ -104,7 +104,7 @@ class MetricsInterceptor(Interceptor):
             return handler
         service, name = split_method(method)
         m = self.metrics
-        # The behaviours below are built once per method (InterceptorPipeline keeps them), so they keep
+        # The behaviours below are built once per method (InterceptorPipeline, at registration), so they keep
         # their label children instead of calling labels() (a lock and a dict) on every call.
         handled: dict[tuple[str, str], Any] = {}
 
