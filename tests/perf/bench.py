@@ -7,6 +7,8 @@ The Comet Server simulator, the service and the floors each run in their own pro
 
 1. create_cpu_ratio_vs_raw: service CPU seconds per created account (utime+stime from
    /proc/<pid>/stat) / CPU seconds per account of a bare aiohttp script making the same Comet calls.
+   For context, the same load against two skeletons (skeleton.py): bare grpc.aio plus those calls,
+   and the same plus the two durable SQLite transactions a crash-safe create needs.
 2. create_latency_ratio_vs_whmcs_flow: 20 ms per Comet call, current Comet version; p50 create
    latency through the service / p50 of the original module's flow (get-user-profile, policies/get,
    add-user, request-storage-vault, get-user-profile-and-hash, set-user-profile-hash; a fresh
@@ -485,6 +487,23 @@ async def calls_per_s(target: str, method: str, account_id: str, seconds: float)
     return total / seconds
 
 
+async def skeleton_cpu(workdir: Path, sim: Sim, n: int, kind: str) -> float:
+    """CPU seconds per create of a skeleton server (skeleton.py) under the same load as the service."""
+    port = free_port()
+    args = [sys.executable, str(Path(__file__).with_name("skeleton.py")), str(port), sim.url]
+    argv = [*args, "--durable"] if kind == "durable" else args
+    proc = Proc(f"skeleton-{kind}", argv, log_path=workdir / f"skeleton-{kind}.log").start()
+    try:
+        await wait_healthy(f"127.0.0.1:{port}", proc)
+        async with ProvisioningClient(f"127.0.0.1:{port}", default_timeout_s=300) as client:
+            await creates(client, "skeleton", 30, 8)  # warm: imports, pools, first-call paths
+            cpu0 = proc.cpu_s()
+            load = await creates(client, "skeleton", n, 16)
+            return (proc.cpu_s() - cpu0) / load.ok
+    finally:
+        proc.stop()
+
+
 # -- the run --------------------------------------------------------------------------------------
 
 
@@ -526,9 +545,16 @@ async def _bench(out: dict[str, Any], workdir: Path, sim: Sim, quick: bool) -> N
         calls_per_create = (await sim.total_calls() - calls0) / max(load.ok, 1)
         raw = subprocess_json("--raw-flow", sim.url, str(n), "16", "raw")
         raw_cpu = raw["cpu_s"] / n
+        skeleton = {kind: await skeleton_cpu(workdir, sim, n, kind) for kind in ("grpc", "durable")}
         out["create_cpu"] = {
             "service_cpu_ms_per_create": round(service_cpu * 1000, 3),
             "raw_cpu_ms_per_create": round(raw_cpu * 1000, 3),
+            # Context, not targets (skeleton.py): a bare grpc.aio server making the floor's calls,
+            # and the same with the two durable transactions a crash-safe create needs.
+            "skeleton_grpc_cpu_ms_per_create": round(skeleton["grpc"] * 1000, 3),
+            "skeleton_grpc_ratio_vs_raw": round(skeleton["grpc"] / raw_cpu, 3),
+            "skeleton_durable_cpu_ms_per_create": round(skeleton["durable"] * 1000, 3),
+            "skeleton_durable_ratio_vs_raw": round(skeleton["durable"] / raw_cpu, 3),
             "service_creates_per_s": round(load.ok / load.elapsed, 1),
             "raw_creates_per_s": round(n / raw["elapsed_s"], 1),
             "comet_calls_per_create": round(calls_per_create, 2),
@@ -669,6 +695,13 @@ def table(out: dict[str, Any]) -> str:
             else ("yes" if (value <= target if op == "<=" else value >= target) else "NO")
         )
         lines.append(f"{key:38} {value if value is not None else 'null':>10}  {op} {target:<6} {met}")
+    cpu = out.get("create_cpu", {})
+    if "skeleton_grpc_ratio_vs_raw" in cpu:
+        lines.append(
+            f"\nCPU per create vs the raw floor, for context: bare grpc.aio + the floor's calls "
+            f"{cpu['skeleton_grpc_ratio_vs_raw']}, + two durable transactions "
+            f"{cpu['skeleton_durable_ratio_vs_raw']}, the service {out.get('create_cpu_ratio_vs_raw')}"
+        )
     curve = out.get("scaling", {}).get("curve", {})
     if curve:
         lines.append(f"\nscaling (bound {out['scaling']['bound_creates_per_s']} creates/s):")
