@@ -25,9 +25,8 @@ from typing import Any
 import aiohttp
 import grpc
 from bench import raw_create
-from comet_provisioning.store import schema, schema_accounts, schema_usage  # noqa: F401 (tables)
+from comet_provisioning.store import migrate, open_database
 from comet_provisioning_client.v1 import accounts_pb2, accounts_pb2_grpc
-from sqlalchemy import create_engine
 
 _EVENT = (
     "INSERT INTO account_events (account_id, operation, step, comet_endpoint, outcome, duration_ms,"
@@ -36,16 +35,22 @@ _EVENT = (
 
 
 class DurableSteps:
-    """The two transactions, on a fresh database with the service's tables."""
+    """The two transactions, on a fresh database with the service's tables (its own migrations)."""
 
-    def __init__(self) -> None:
-        path = Path(tempfile.mkdtemp(prefix="cp-skeleton-")) / "skeleton.db"
-        engine = create_engine(f"sqlite:///{path}")
-        schema.metadata.create_all(engine)
-        engine.dispose()
+    def __init__(self, path: Path) -> None:
         self.db = sqlite3.connect(path, isolation_level=None)
         for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "foreign_keys=ON"):
             self.db.execute(f"PRAGMA {pragma}")
+
+    @classmethod
+    async def create(cls) -> DurableSteps:
+        path = Path(tempfile.mkdtemp(prefix="cp-skeleton-")) / "skeleton.db"
+        db = open_database(f"sqlite+aiosqlite:///{path}")
+        try:
+            await migrate.upgrade(db)
+        finally:
+            await db.close()
+        return cls(path)
 
     def before_add_user(self, name: str) -> None:
         now = datetime.now(UTC).isoformat(" ")
@@ -98,7 +103,7 @@ async def serve(port: int, sim_url: str, durable: bool) -> None:
 
     server = grpc.aio.server()
     health_pb2_grpc.add_HealthServicer_to_server(health.aio.HealthServicer(), server)  # for start-up
-    servicer = SkeletonAccounts(sim_url, DurableSteps() if durable else None)
+    servicer = SkeletonAccounts(sim_url, await DurableSteps.create() if durable else None)
     accounts_pb2_grpc.add_AccountServiceServicer_to_server(servicer, server)
     server.add_insecure_port(f"127.0.0.1:{port}")
     await server.start()
