@@ -162,6 +162,45 @@ JOB_STATUS_ABANDONED: JobStatus.ValueType  # 7
 """7007."""
 Global___JobStatus: _TypeAlias = JobStatus  # noqa: Y015
 
+class _LimitsState:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _LimitsStateEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_LimitsState.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    LIMITS_STATE_UNSPECIFIED: _LimitsState.ValueType  # 0
+    """Not set."""
+    LIMITS_STATE_NO_COMET_USER: _LimitsState.ValueType  # 1
+    """No Comet user exists for the account (not created yet, never created, or deleted)."""
+    LIMITS_STATE_PENDING: _LimitsState.ValueType  # 2
+    """A Comet user exists (or may) and its limits are not confirmed yet: provisioning is running
+    or retrying.
+    """
+    LIMITS_STATE_APPLIED: _LimitsState.ValueType  # 3
+    """The limits are in force."""
+    LIMITS_STATE_SUSPENDED: _LimitsState.ValueType  # 4
+    """The limits could not be applied, so the Comet user is suspended (it cannot back up)."""
+
+class LimitsState(_LimitsState, metaclass=_LimitsStateEnumTypeWrapper):
+    """Whether the product's limits (devices, protected-items and vault quotas, policy group) are in
+    force on an account's Comet user. Whatever becomes of an order, a Comet user this service
+    created ends with its limits APPLIED or SUSPENDED: never as an unlimited backup account.
+    """
+
+LIMITS_STATE_UNSPECIFIED: LimitsState.ValueType  # 0
+"""Not set."""
+LIMITS_STATE_NO_COMET_USER: LimitsState.ValueType  # 1
+"""No Comet user exists for the account (not created yet, never created, or deleted)."""
+LIMITS_STATE_PENDING: LimitsState.ValueType  # 2
+"""A Comet user exists (or may) and its limits are not confirmed yet: provisioning is running
+or retrying.
+"""
+LIMITS_STATE_APPLIED: LimitsState.ValueType  # 3
+"""The limits are in force."""
+LIMITS_STATE_SUSPENDED: LimitsState.ValueType  # 4
+"""The limits could not be applied, so the Comet user is suspended (it cannot back up)."""
+Global___LimitsState: _TypeAlias = LimitsState  # noqa: Y015
+
 class _AccountView:
     ValueType = _typing.NewType("ValueType", _builtins.int)
     V: _TypeAlias = ValueType  # noqa: Y015
@@ -706,6 +745,9 @@ class Account(_message.Message):
     UPDATE_TIME_FIELD_NUMBER: _builtins.int
     PROVISION_TIME_FIELD_NUMBER: _builtins.int
     TERMINATE_TIME_FIELD_NUMBER: _builtins.int
+    LIMITS_STATE_FIELD_NUMBER: _builtins.int
+    NEXT_ATTEMPT_TIME_FIELD_NUMBER: _builtins.int
+    PROVISION_DEADLINE_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     """Output only. Account identifier."""
     product_id: _builtins.str
@@ -718,6 +760,8 @@ class Account(_message.Message):
     """Output only."""
     suspend_reason: _builtins.str
     """Output only. Why it is suspended, when it is."""
+    limits_state: Global___LimitsState.ValueType
+    """Output only. Whether the product's limits are in force on the Comet user."""
     @_builtins.property
     def customer(self) -> Global___Customer:
         """Output only. The customer."""
@@ -758,6 +802,16 @@ class Account(_message.Message):
     def terminate_time(self) -> _timestamp_pb2.Timestamp:
         """Output only. When it was terminated."""
 
+    @_builtins.property
+    def next_attempt_time(self) -> _timestamp_pb2.Timestamp:
+        """Output only. PENDING after a transient failure (Comet unreachable, a proxy error, ...): when
+        the service tries again by itself. A ProvisionAccount or a repeated CreateAccount tries at once.
+        """
+
+    @_builtins.property
+    def provision_deadline(self) -> _timestamp_pb2.Timestamp:
+        """Output only. Until when transient failures are retried; after it the account ends FAILED."""
+
     def __init__(
         self,
         *,
@@ -777,10 +831,13 @@ class Account(_message.Message):
         update_time: _timestamp_pb2.Timestamp | None = ...,
         provision_time: _timestamp_pb2.Timestamp | None = ...,
         terminate_time: _timestamp_pb2.Timestamp | None = ...,
+        limits_state: Global___LimitsState.ValueType = ...,
+        next_attempt_time: _timestamp_pb2.Timestamp | None = ...,
+        provision_deadline: _timestamp_pb2.Timestamp | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "customer", b"customer", "failure", b"failure", "live", b"live", "provision_time", b"provision_time", "quotas", b"quotas", "terminate_time", b"terminate_time", "update_time", b"update_time", "usage", b"usage"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "customer", b"customer", "failure", b"failure", "live", b"live", "next_attempt_time", b"next_attempt_time", "provision_deadline", b"provision_deadline", "provision_time", b"provision_time", "quotas", b"quotas", "terminate_time", b"terminate_time", "update_time", b"update_time", "usage", b"usage"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "customer", b"customer", "failure", b"failure", "id", b"id", "live", b"live", "options", b"options", "product_id", b"product_id", "provision_time", b"provision_time", "quotas", b"quotas", "server_id", b"server_id", "status", b"status", "suspend_reason", b"suspend_reason", "terminate_time", b"terminate_time", "update_time", b"update_time", "usage", b"usage", "username", b"username"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "customer", b"customer", "failure", b"failure", "id", b"id", "limits_state", b"limits_state", "live", b"live", "next_attempt_time", b"next_attempt_time", "options", b"options", "product_id", b"product_id", "provision_deadline", b"provision_deadline", "provision_time", b"provision_time", "quotas", b"quotas", "server_id", b"server_id", "status", b"status", "suspend_reason", b"suspend_reason", "terminate_time", b"terminate_time", "update_time", b"update_time", "usage", b"usage", "username", b"username"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

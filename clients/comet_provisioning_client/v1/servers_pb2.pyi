@@ -47,6 +47,36 @@ PROTOCOL_HTTPS: Protocol.ValueType  # 2
 """HTTPS (default port 443)."""
 Global___Protocol: _TypeAlias = Protocol  # noqa: Y015
 
+class _ServerHealth:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _ServerHealthEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ServerHealth.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    SERVER_HEALTH_UNSPECIFIED: _ServerHealth.ValueType  # 0
+    """Not known yet: no call has been made since the service started."""
+    SERVER_HEALTH_UP: _ServerHealth.ValueType  # 1
+    """Calls succeed."""
+    SERVER_HEALTH_DOWN: _ServerHealth.ValueType  # 2
+    """Recent calls failed with transient errors; new accounts go elsewhere until a probe succeeds."""
+    SERVER_HEALTH_PROBING: _ServerHealth.ValueType  # 3
+    """Down, and a probe call is being let through to find out whether it is back."""
+
+class ServerHealth(_ServerHealth, metaclass=_ServerHealthEnumTypeWrapper):
+    """Whether a server is reachable, as this service last saw it. Placement skips a DOWN server
+    until a probe finds it back.
+    """
+
+SERVER_HEALTH_UNSPECIFIED: ServerHealth.ValueType  # 0
+"""Not known yet: no call has been made since the service started."""
+SERVER_HEALTH_UP: ServerHealth.ValueType  # 1
+"""Calls succeed."""
+SERVER_HEALTH_DOWN: ServerHealth.ValueType  # 2
+"""Recent calls failed with transient errors; new accounts go elsewhere until a probe succeeds."""
+SERVER_HEALTH_PROBING: ServerHealth.ValueType  # 3
+"""Down, and a probe call is being let through to find out whether it is back."""
+Global___ServerHealth: _TypeAlias = ServerHealth  # noqa: Y015
+
 class _PlacementRule:
     ValueType = _typing.NewType("ValueType", _builtins.int)
     V: _TypeAlias = ValueType  # noqa: Y015
@@ -183,6 +213,10 @@ class Server(_message.Message):
     ADMIN_PASSWORD_SET_FIELD_NUMBER: _builtins.int
     CREATE_TIME_FIELD_NUMBER: _builtins.int
     UPDATE_TIME_FIELD_NUMBER: _builtins.int
+    COMET_VERSION_FIELD_NUMBER: _builtins.int
+    COMET_VERSION_TIME_FIELD_NUMBER: _builtins.int
+    DRAINING_FIELD_NUMBER: _builtins.int
+    HEALTH_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     """Output only. Server identifier."""
     display_name: _builtins.str
@@ -201,6 +235,15 @@ class Server(_message.Message):
     """Output only. Accounts this server holds (not terminated)."""
     admin_password_set: _builtins.bool
     """Output only. Whether an admin password is stored."""
+    comet_version: _builtins.str
+    """Output only. The Comet Server version the server last reported (`meta/version`), e.g.
+    "25.9.0"; empty until it has been reached once. Behaviours that differ between Comet
+    releases are chosen by it.
+    """
+    draining: _builtins.bool
+    """Optional. A draining server takes no new accounts; the accounts it holds are still managed."""
+    health: Global___ServerHealth.ValueType
+    """Output only. Whether this service can currently reach the server (its circuit breaker)."""
     @_builtins.property
     def connection(self) -> Global___ServerConnection:
         """Required. Connection details."""
@@ -212,6 +255,10 @@ class Server(_message.Message):
     @_builtins.property
     def update_time(self) -> _timestamp_pb2.Timestamp:
         """Output only."""
+
+    @_builtins.property
+    def comet_version_time(self) -> _timestamp_pb2.Timestamp:
+        """Output only. When `comet_version` was last read."""
 
     def __init__(
         self,
@@ -228,10 +275,14 @@ class Server(_message.Message):
         admin_password_set: _builtins.bool = ...,
         create_time: _timestamp_pb2.Timestamp | None = ...,
         update_time: _timestamp_pb2.Timestamp | None = ...,
+        comet_version: _builtins.str = ...,
+        comet_version_time: _timestamp_pb2.Timestamp | None = ...,
+        draining: _builtins.bool = ...,
+        health: Global___ServerHealth.ValueType = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["connection", b"connection", "create_time", b"create_time", "update_time", b"update_time"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["comet_version_time", b"comet_version_time", "connection", b"connection", "create_time", b"create_time", "update_time", b"update_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_count", b"account_count", "admin_password_set", b"admin_password_set", "base_url", b"base_url", "connection", b"connection", "create_time", b"create_time", "display_name", b"display_name", "id", b"id", "max_accounts", b"max_accounts", "max_connections", b"max_connections", "placement_order", b"placement_order", "server_group_id", b"server_group_id", "update_time", b"update_time"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_count", b"account_count", "admin_password_set", b"admin_password_set", "base_url", b"base_url", "comet_version", b"comet_version", "comet_version_time", b"comet_version_time", "connection", b"connection", "create_time", b"create_time", "display_name", b"display_name", "draining", b"draining", "health", b"health", "id", b"id", "max_accounts", b"max_accounts", "max_connections", b"max_connections", "placement_order", b"placement_order", "server_group_id", b"server_group_id", "update_time", b"update_time"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -299,8 +350,14 @@ class CreateServerRequest(_message.Message):
 
     SERVER_FIELD_NUMBER: _builtins.int
     REQUEST_ID_FIELD_NUMBER: _builtins.int
+    ALLOW_OFFLINE_FIELD_NUMBER: _builtins.int
     request_id: _builtins.str
     """Optional. Idempotency key (AIP-155)."""
+    allow_offline: _builtins.bool
+    """Optional. Register the server even when the connection test fails (it is offline on
+    purpose, e.g. not installed yet). Without it an unreachable server or refused credentials
+    are FAILED_PRECONDITION and nothing is saved.
+    """
     @_builtins.property
     def server(self) -> Global___Server:
         """Required. The server to register; output-only fields are ignored."""
@@ -310,10 +367,11 @@ class CreateServerRequest(_message.Message):
         *,
         server: Global___Server | None = ...,
         request_id: _builtins.str = ...,
+        allow_offline: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["server", b"server"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["request_id", b"request_id", "server", b"server"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["allow_offline", b"allow_offline", "request_id", b"request_id", "server", b"server"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -456,8 +514,11 @@ class UpdateServerRequest(_message.Message):
     SERVER_FIELD_NUMBER: _builtins.int
     UPDATE_MASK_FIELD_NUMBER: _builtins.int
     REQUEST_ID_FIELD_NUMBER: _builtins.int
+    ALLOW_OFFLINE_FIELD_NUMBER: _builtins.int
     request_id: _builtins.str
     """Optional. Idempotency key (AIP-155)."""
+    allow_offline: _builtins.bool
+    """Optional. Save changed connection details even when the connection test with them fails."""
     @_builtins.property
     def server(self) -> Global___Server:
         """Required. The server, with `id` set and the fields to change."""
@@ -474,10 +535,11 @@ class UpdateServerRequest(_message.Message):
         server: Global___Server | None = ...,
         update_mask: _field_mask_pb2.FieldMask | None = ...,
         request_id: _builtins.str = ...,
+        allow_offline: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["server", b"server", "update_mask", b"update_mask"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["request_id", b"request_id", "server", b"server", "update_mask", b"update_mask"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["allow_offline", b"allow_offline", "request_id", b"request_id", "server", b"server", "update_mask", b"update_mask"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

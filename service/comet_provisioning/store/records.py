@@ -36,6 +36,9 @@ class ServerRecord:
     placement_order: int
     create_time: dt.datetime
     update_time: dt.datetime
+    comet_version: str = ""  # as meta/version last said; "" until reached
+    comet_version_time: dt.datetime | None = None
+    draining: bool = False  # takes no new accounts
     account_count: int = 0  # read only: accounts not TERMINATED
 
 

@@ -34,6 +34,7 @@ __all__ = [
     "products",
     "server_groups",
     "servers",
+    "service_facts",
 ]
 
 metadata = MetaData(
@@ -77,6 +78,11 @@ servers = Table(
     Column("placement_order", Integer, nullable=False),
     Column("create_time", UTCDateTime, nullable=False),
     Column("update_time", UTCDateTime, nullable=False),
+    # Migration 0004: what the server last said it runs (meta/version), and whether it is drained
+    # (takes no new accounts; its existing accounts are still managed).
+    Column("comet_version", String(32), nullable=False, server_default=""),
+    Column("comet_version_time", UTCDateTime, nullable=True),
+    Column("draining", Boolean, nullable=False, server_default=false()),
 )
 
 products = Table(
@@ -96,6 +102,15 @@ products = Table(
     # A list of {key, label, min_quantity, max_quantity, default_quantity, unit_price_minor, hidden}.
     Column("options", JSON, nullable=False),
     Column("create_time", UTCDateTime, nullable=False),
+    Column("update_time", UTCDateTime, nullable=False),
+)
+
+# Migration 0004: facts about the service itself (e.g. the secret key's check value).
+service_facts = Table(
+    "service_facts",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("value", Text, nullable=False),
     Column("update_time", UTCDateTime, nullable=False),
 )
 
@@ -154,6 +169,21 @@ accounts = Table(
     Column("provision_time", UTCDateTime, nullable=True),
     Column("terminate_time", UTCDateTime, nullable=True),
     Column("version", Integer, nullable=False, server_default="0"),
+    # Migration 0004. Whether the product's limits are in force on the Comet user: "", NO_USER,
+    # PENDING, APPLIED, SUSPENDED.
+    Column("limits_state", String(16), nullable=False, server_default=""),
+    # Who made the Comet user this service may write to: CREATED (proved ours) or IMPORTED.
+    Column("comet_user_origin", String(16), nullable=False, server_default=""),
+    # The span of this account's add-user attempts for its current username, on Comet's clock (ms):
+    # a user whose CreateTime falls outside it was made by someone else.
+    Column("add_user_window_start_ms", BigInteger, nullable=True),
+    Column("add_user_window_end_ms", BigInteger, nullable=True),
+    # A provisioning that met a transient failure: how often it ran, when it runs next, until when.
+    Column("provision_attempts", Integer, nullable=False, server_default="0"),
+    Column("next_attempt_time", UTCDateTime, nullable=True),
+    Column("provision_deadline", UTCDateTime, nullable=True),
+    # A generated password stays sealed until a reply carried it, at most until this time.
+    Column("generated_password_expire_time", UTCDateTime, nullable=True),
     Index("uq_accounts_create_request_id", "create_request_id", unique=True),
     Index(
         "uq_accounts_server_id_username",
