@@ -24,6 +24,7 @@ from comet_provisioning.config import ConfigError, Settings
 from comet_provisioning.core.accounts.importer import AccountImporter
 from comet_provisioning.core.accounts.manager import AccountManager
 from comet_provisioning.core.accounts.retention import prune_events_forever
+from comet_provisioning.core.accounts.retry_schedule import RetrySchedule
 from comet_provisioning.core.accounts.usage_sync import UsageSync
 from comet_provisioning.core.limits import ServerCallLimiter
 from comet_provisioning.core.products import ProductManager
@@ -107,9 +108,16 @@ async def open_resources(
             box,
             servers,
             products,
+            replica_id=settings.effective_replica_id,
             lease_ttl=dt.timedelta(seconds=settings.account_lease_s),
             event_retention=settings.event_retention,
+            retry_schedule=RetrySchedule(
+                first_delay=dt.timedelta(seconds=settings.provision_retry_delay_s),
+                window=dt.timedelta(seconds=settings.provision_retry_window_s),
+            ),
+            password_retention=dt.timedelta(seconds=settings.generated_password_retention_s),
         )
+        await accounts.release_own_leases()
         usage = usage_sync(db, box, servers, products, accounts, settings)
         importer = AccountImporter(db, servers, products)
         async with contextlib.AsyncExitStack() as demo_stack:

@@ -9,7 +9,9 @@ import dataclasses
 import json
 import os
 import re
+import socket
 import tomllib
+import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -99,6 +101,29 @@ class Settings:
     max_waiting_per_server: int = 200
     # Seconds between refreshes of the accounts-by-status gauge.
     metrics_refresh_s: float = 30.0
+    # This process's identity in account leases: stable across restarts, so a restarted process
+    # resumes its own unfinished work at once instead of waiting out its leases. Must be unique
+    # among running replicas. Empty: the host name and the listen port.
+    replica_id: str = ""
+    # How long an order that meets transient Comet failures keeps being retried in the background
+    # (seconds since its first failure) before it ends FAILED.
+    provision_retry_window_s: float = 86400.0
+    # The first retry's delay (seconds); it doubles with each failure, up to ten minutes.
+    provision_retry_delay_s: float = 5.0
+    # How long a generated password that no reply has carried yet (the order was finished in the
+    # background) stays sealed for the caller's next CreateAccount/ProvisionAccount.
+    generated_password_retention_s: float = 604800.0
+
+    @property
+    def effective_replica_id(self) -> str:
+        """`replica_id`, or the host name and listen port: stable across restarts of one process.
+        A listener on port 0 has no stable identity, so it gets a fresh one."""
+        if self.replica_id:
+            return self.replica_id[:64]
+        port = self.listen.rpartition(":")[2]
+        if port in ("", "0"):
+            return uuid.uuid4().hex
+        return f"{socket.gethostname()}:{port}"[-64:]
 
     @property
     def effective_database_url(self) -> str:

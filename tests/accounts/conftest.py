@@ -133,19 +133,27 @@ def account_settings(tmp_path: Path) -> Settings:
     return service_settings(f"sqlite+aiosqlite:///{tmp_path / 'store.sqlite3'}", tmp_path / "data")
 
 
-@pytest.fixture
-async def world(comet_sim: CometSimulator, account_settings: Settings) -> AsyncIterator[World]:
-    async with started(account_settings) as stubs:
+@contextlib.asynccontextmanager
+async def make_world(sim: CometSimulator, settings: Settings) -> AsyncIterator[World]:
+    """The service on `settings`, a group with the simulator as its one server, and a product with
+    an auto-created policy group and an initial vault."""
+    async with started(settings) as stubs:
         group = await stubs.servers.CreateServerGroup(
             servers_pb2.CreateServerGroupRequest(
                 server_group=servers_pb2.ServerGroup(name="main", failover=True)
             )
         )
-        server_id = await register_sim(stubs, comet_sim, group_id=group.server_group.id)
-        world = World(stubs, comet_sim, group.server_group.id, server_id, "")
+        server_id = await register_sim(stubs, sim, group_id=group.server_group.id)
+        world = World(stubs, sim, group.server_group.id, server_id, "")
         world.product_id = await world.product(
             "Backup 100",
             policy_group_mode=catalog_pb2.POLICY_GROUP_MODE_CREATE_NEW,
-            storage_provider_id=next(iter(comet_sim.state.providers)),
+            storage_provider_id=next(iter(sim.state.providers)),
         )
+        yield world
+
+
+@pytest.fixture
+async def world(comet_sim: CometSimulator, account_settings: Settings) -> AsyncIterator[World]:
+    async with make_world(comet_sim, account_settings) as world:
         yield world

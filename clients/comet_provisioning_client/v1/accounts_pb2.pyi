@@ -772,7 +772,9 @@ class Account(_message.Message):
 
     @_builtins.property
     def failure(self) -> _common_pb2.Failure:
-        """Output only. What stopped provisioning, when status is FAILED."""
+        """Output only. What stopped provisioning, when status is FAILED; for a PENDING account that is
+        retrying by itself (see next_attempt_time), the last transient failure.
+        """
 
     @_builtins.property
     def quotas(self) -> Global___EffectiveQuotas:

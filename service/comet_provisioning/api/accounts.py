@@ -19,7 +19,7 @@ from comet_provisioning.core.accounts.manager import AccountManager, AccountView
 from comet_provisioning.core.accounts.ports import CometClients
 from comet_provisioning.core.accounts.usage_sync import UsageSync
 from comet_provisioning.core.errors import Violations
-from comet_provisioning.store.account_records import AccountFilter, Customer, Event, Status
+from comet_provisioning.store.account_records import AccountFilter, Customer, Event, LimitsState, Status
 from comet_provisioning.store.types import utcnow
 
 M = TypeVar("M", bound=Message)
@@ -35,6 +35,13 @@ _STATUS_TO_PROTO = {
     Status.FAILED: accounts_pb2.ACCOUNT_STATUS_FAILED,
 }
 _STATUS_FROM_PROTO = {number: status for status, number in _STATUS_TO_PROTO.items()}
+_LIMITS_TO_PROTO = {
+    LimitsState.UNSPECIFIED: accounts_pb2.LIMITS_STATE_UNSPECIFIED,
+    LimitsState.NO_COMET_USER: accounts_pb2.LIMITS_STATE_NO_COMET_USER,
+    LimitsState.PENDING: accounts_pb2.LIMITS_STATE_PENDING,
+    LimitsState.APPLIED: accounts_pb2.LIMITS_STATE_APPLIED,
+    LimitsState.SUSPENDED: accounts_pb2.LIMITS_STATE_SUSPENDED,
+}
 _OUTCOMES = {
     "SUCCEEDED": accounts_pb2.EVENT_OUTCOME_SUCCEEDED,
     "SKIPPED": accounts_pb2.EVENT_OUTCOME_SKIPPED,
@@ -61,8 +68,13 @@ def account_message(view: AccountView, live: LiveDetails | None = None) -> accou
         suspend_reason=account.suspend_reason,
         create_time=timestamp(account.create_time),
         update_time=timestamp(account.update_time),
+        limits_state=_LIMITS_TO_PROTO[account.limits_state],
     )
-    if account.failure is not None and account.status is Status.FAILED:
+    if account.next_attempt_time is not None:
+        message.next_attempt_time.CopyFrom(timestamp(account.next_attempt_time))
+    if account.provision_deadline is not None:
+        message.provision_deadline.CopyFrom(timestamp(account.provision_deadline))
+    if account.failure is not None and account.status in (Status.FAILED, Status.PENDING):
         message.failure.CopyFrom(
             common_pb2.Failure(
                 step=account.failure.step, reason=account.failure.reason, message=account.failure.message

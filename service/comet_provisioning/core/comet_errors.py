@@ -18,6 +18,7 @@ from comet_provisioning.comet.errors import (
     CometTimeout,
     CometTLSError,
     CometUnreachable,
+    CometUserNotFound,
 )
 
 from .errors import ErrorKind, ServiceError
@@ -60,6 +61,13 @@ _REASONS: tuple[tuple[type[CometError], str], ...] = (
 
 def to_service_error(error: CometError, server_id: str) -> ServiceError:
     """UNAVAILABLE when retrying may help, FAILED_PRECONDITION when an operator must act."""
+    if isinstance(error, CometUserNotFound):
+        return ServiceError(
+            ErrorKind.FAILED_PRECONDITION,
+            "COMET_USER_NOT_FOUND",
+            f"the Comet user is not on server {server_id} (deleted outside this service?)",
+            metadata={"server_id": server_id, "endpoint": error.endpoint, "comet_error": error.kind},
+        )
     reason = next((name for cls, name in _REASONS if isinstance(error, cls)), "COMET_ERROR")
     if isinstance(error, CometNotCometServer) and error.retryable:
         # A 5xx error page (a proxy's 502 HTML, Comet's plain-text 500): the server is there but

@@ -461,6 +461,13 @@ class ServerManager:
         self._client_cache[server_id] = (now + CLIENT_CACHE_S, client)
         return client
 
+    def cached(self, server_id: str) -> CometClient | None:
+        """The server's client if this process holds a current one (no I/O), else None."""
+        cached = self._client_cache.get(server_id)
+        if cached is None or cached[0] <= time.monotonic() or cached[1].closed:
+            return None
+        return cached[1]
+
     def capacity(self, server_id: str) -> int:
         """How many RPCs may work on the server at once: RPCS_PER_CONNECTION per pooled connection,
         because an RPC holds a connection only during its Comet calls, not while it writes to the

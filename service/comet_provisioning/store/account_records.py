@@ -28,6 +28,25 @@ class StepState(enum.StrEnum):
     DONE = "DONE"
 
 
+class LimitsState(enum.StrEnum):
+    """Whether the product's limits are in force on the account's Comet user."""
+
+    UNSPECIFIED = ""
+    NO_COMET_USER = "NO_USER"
+    PENDING = "PENDING"
+    APPLIED = "APPLIED"
+    SUSPENDED = "SUSPENDED"
+
+
+class Origin(enum.StrEnum):
+    """Why this service may write to the account's Comet user: it proved it created it, or an
+    operator imported it. Anything else is someone else's and is never written to."""
+
+    NONE = ""
+    CREATED = "CREATED"
+    IMPORTED = "IMPORTED"
+
+
 @dataclass
 class Customer:
     email: str = ""
@@ -69,12 +88,26 @@ class Account:
     usage_sync_time: dt.datetime | None = None
     provision_time: dt.datetime | None = None
     terminate_time: dt.datetime | None = None
+    limits_state: LimitsState = LimitsState.UNSPECIFIED
+    comet_user_origin: Origin = Origin.NONE
+    # The span of this account's add-user attempts for its current username, on Comet's clock.
+    add_user_window_start_ms: int | None = None
+    add_user_window_end_ms: int | None = None
+    provision_attempts: int = 0
+    next_attempt_time: dt.datetime | None = None
+    provision_deadline: dt.datetime | None = None
+    generated_password_expire_time: dt.datetime | None = None
     version: int = 0
 
     @property
     def comet_user_may_exist(self) -> bool:
         """True once add-user may have reached Comet: from then on the account never moves."""
         return self.add_user is not StepState.NOT_STARTED
+
+    @property
+    def owns_comet_user(self) -> bool:
+        """True when this service may write to the account's Comet user."""
+        return self.add_user is StepState.DONE and self.comet_user_origin is not Origin.NONE
 
 
 @dataclass(frozen=True)

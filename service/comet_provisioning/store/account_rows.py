@@ -21,6 +21,8 @@ from .account_records import (
     Customer,
     Event,
     Failure,
+    LimitsState,
+    Origin,
     Status,
     StepState,
 )
@@ -35,6 +37,8 @@ __all__ = [
     "accounts_on_server",
     "acquire_lease",
     "add_events",
+    "due_accounts",
+    "erase_expired_passwords",
     "get_account",
     "get_by_create_request",
     "group_placement",
@@ -46,9 +50,9 @@ __all__ = [
     "policy_known",
     "prune_all_events",
     "release_lease",
+    "release_leases_of",
     "save_account",
     "set_usage",
-    "unfinished_accounts",
 ]
 
 
@@ -88,6 +92,14 @@ def _values(account: Account) -> dict[str, Any]:
         "usage_sync_time": account.usage_sync_time,
         "provision_time": account.provision_time,
         "terminate_time": account.terminate_time,
+        "limits_state": account.limits_state.value,
+        "comet_user_origin": account.comet_user_origin.value,
+        "add_user_window_start_ms": account.add_user_window_start_ms,
+        "add_user_window_end_ms": account.add_user_window_end_ms,
+        "provision_attempts": account.provision_attempts,
+        "next_attempt_time": account.next_attempt_time,
+        "provision_deadline": account.provision_deadline,
+        "generated_password_expire_time": account.generated_password_expire_time,
         "version": account.version,
     }
 
@@ -128,6 +140,14 @@ def _account(m: Mapping[Any, Any]) -> Account:
         usage_sync_time=m["usage_sync_time"],
         provision_time=m["provision_time"],
         terminate_time=m["terminate_time"],
+        limits_state=LimitsState(m["limits_state"]),
+        comet_user_origin=Origin(m["comet_user_origin"]),
+        add_user_window_start_ms=m["add_user_window_start_ms"],
+        add_user_window_end_ms=m["add_user_window_end_ms"],
+        provision_attempts=int(m["provision_attempts"]),
+        next_attempt_time=m["next_attempt_time"],
+        provision_deadline=m["provision_deadline"],
+        generated_password_expire_time=m["generated_password_expire_time"],
         version=int(m["version"]),
     )
 
@@ -209,8 +229,9 @@ async def save_account(conn: AsyncConnection, account: Account, *, release_lease
 
 
 async def list_accounts(
-    conn: AsyncConnection, where: AccountFilter, *, offset: int, limit: int
+    conn: AsyncConnection, where: AccountFilter, *, after: tuple[dt.datetime, str] | None, limit: int
 ) -> list[Account]:
+    """Oldest first; `after` is the (create_time, id) of the last account of the previous page."""
     query = select(*_COLUMNS)
     if where.server_id:
         query = query.where(accounts.c.server_id == where.server_id)
@@ -220,24 +241,57 @@ async def list_accounts(
         query = query.where(accounts.c.status == where.status.value)
     if where.customer_reference:
         query = query.where(accounts.c.customer_reference == where.customer_reference)
-    query = query.order_by(accounts.c.create_time, accounts.c.id).offset(offset).limit(limit)
+    if after is not None:
+        when, account_id = after
+        query = query.where(
+            or_(
+                accounts.c.create_time > when,
+                and_(accounts.c.create_time == when, accounts.c.id > account_id),
+            )
+        )
+    query = query.order_by(accounts.c.create_time, accounts.c.id).limit(limit)
     return [_account(row._mapping) for row in await conn.execute(query)]
 
 
-async def unfinished_accounts(conn: AsyncConnection, *, limit: int) -> list[str]:
-    """Accounts whose provisioning was asked for and never finished, with no live lease."""
-    now = utcnow()
+async def due_accounts(conn: AsyncConnection, now: dt.datetime, *, limit: int) -> list[str]:
+    """Accounts the sweep should run now, with no live lease: provisioning asked for and not
+    finished whose next attempt is due, and FAILED accounts whose Comet user's limits are not
+    confirmed yet. Oldest due first."""
+    due_at = func.coalesce(accounts.c.next_attempt_time, accounts.c.create_time)
     query = (
         select(accounts.c.id)
         .where(
-            accounts.c.status == Status.PENDING.value,
-            accounts.c.provision_requested.is_(True),
+            or_(
+                and_(accounts.c.status == Status.PENDING.value, accounts.c.provision_requested.is_(True)),
+                and_(
+                    accounts.c.status == Status.FAILED.value,
+                    accounts.c.limits_state == LimitsState.PENDING.value,
+                ),
+            ),
+            or_(accounts.c.next_attempt_time.is_(None), accounts.c.next_attempt_time <= now),
             or_(accounts.c.lease_until.is_(None), accounts.c.lease_until < now),
         )
-        .order_by(accounts.c.create_time)
+        .order_by(due_at)
         .limit(limit)
     )
     return [row.id for row in await conn.execute(query)]
+
+
+async def erase_expired_passwords(conn: AsyncConnection, now: dt.datetime) -> int:
+    """Generated passwords that no reply carried within their retention are erased."""
+    result = await conn.execute(
+        update(accounts)
+        .where(
+            accounts.c.generated_password_expire_time < now,
+            or_(accounts.c.lease_until.is_(None), accounts.c.lease_until < now),
+        )
+        .values(
+            pending_password_enc=None,
+            generated_password_expire_time=None,
+            version=accounts.c.version + 1,
+        )
+    )
+    return int(result.rowcount or 0)
 
 
 _LIVE = (
@@ -302,6 +356,13 @@ async def acquire_lease(conn: AsyncConnection, account_id: str, owner: str, ttl:
         .values(lease_owner=owner, lease_until=now + ttl)
     )
     return result.rowcount == 1
+
+
+async def release_leases_of(conn: AsyncConnection, owner: str) -> int:
+    result = await conn.execute(
+        update(accounts).where(accounts.c.lease_owner == owner).values(lease_owner=None, lease_until=None)
+    )
+    return int(result.rowcount or 0)
 
 
 async def release_lease(conn: AsyncConnection, account_id: str, owner: str) -> None:

@@ -13,11 +13,13 @@ T = TypeVar("T")
 
 
 async def comet_call(account: Account, call: Callable[[], Awaitable[T]]) -> T:
-    """Runs `call`; a Comet error becomes UNAVAILABLE / FAILED_PRECONDITION naming the account
-    (the original error stays the cause, for callers that decide on its class)."""
+    """Runs `call`; a Comet error becomes UNAVAILABLE / FAILED_PRECONDITION naming the account and
+    its Comet user (the original error stays the cause, for callers that decide on its class)."""
     try:
         return await call()
     except CometError as err:
         service_error = to_service_error(err, account.server_id)
         service_error.metadata["account_id"] = account.id
+        if account.username:
+            service_error.metadata.setdefault("username", account.username)
         raise service_error from err

@@ -34,7 +34,14 @@ from comet_provisioning.core.models import Product, Server
 from comet_provisioning.core.products import ProductManager
 from comet_provisioning.store import account_rows as rows
 from comet_provisioning.store import idempotency
-from comet_provisioning.store.account_records import Account, Customer, Status, StepState
+from comet_provisioning.store.account_records import (
+    Account,
+    Customer,
+    LimitsState,
+    Origin,
+    Status,
+    StepState,
+)
 from comet_provisioning.store.database import Database
 from comet_provisioning.store.types import utcnow
 
@@ -131,6 +138,10 @@ def _adopted(
         server_id=server_id,
         suspend_reason="suspended on Comet when imported" if suspended else "",
         add_user=StepState.DONE,
+        # An operator adopted it on purpose: from now on this service may write to it. Its options
+        # were read from the profile, so the limits in force are the account's own.
+        comet_user_origin=Origin.IMPORTED,
+        limits_state=LimitsState.APPLIED,
         vault=StepState.DONE if vault_ids else StepState.NOT_STARTED,
         vault_id=vault_ids[0] if vault_ids else "",
         provision_time=now,

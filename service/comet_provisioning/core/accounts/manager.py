@@ -28,25 +28,43 @@ from sqlalchemy.exc import IntegrityError
 
 from comet_provisioning.comet import CometUserNotFound
 from comet_provisioning.core.catalog import resolve_quantities
-from comet_provisioning.core.errors import ErrorKind, FieldViolation, ServiceError, Violations, not_found
+from comet_provisioning.core.errors import (
+    ErrorKind,
+    FieldViolation,
+    ServiceError,
+    Violations,
+    invalid_argument,
+    not_found,
+)
 from comet_provisioning.core.limits import ServerCallLimiter
 from comet_provisioning.core.models import Product
 from comet_provisioning.core.pagination import decode_page
 from comet_provisioning.core.products import ProductManager
 from comet_provisioning.store import account_rows as rows
 from comet_provisioning.store import idempotency
-from comet_provisioning.store.account_records import Account, AccountFilter, Customer, Event, Status
+from comet_provisioning.store.account_records import (
+    Account,
+    AccountFilter,
+    Customer,
+    Event,
+    LimitsState,
+    Status,
+    StepState,
+)
 from comet_provisioning.store.crypto import SecretBox
 from comet_provisioning.store.database import Database
 from comet_provisioning.store.types import utcnow
 
 from .comet_calls import comet_call
+from .comet_user import no_attempt, owned, settle
 from .desired import desired_profile
 from .guard import AccountGuard
 from .journal import Journal
+from .ownership import Ownership
 from .ports import CometClients
 from .profile import DesiredProfile, set_suspended
-from .provisioner import CreateRequestTaken, Provisioner, ProvisionResult
+from .provisioner import DEFAULT_PASSWORD_RETENTION, CreateRequestTaken, Provisioner, ProvisionResult
+from .retry_schedule import RetrySchedule
 
 log = logging.getLogger("comet_provisioning.accounts")
 
@@ -86,13 +104,23 @@ class AccountManager:
         replica_id: str = "",
         lease_ttl: dt.timedelta = dt.timedelta(seconds=15),
         event_retention: int = 1000,
+        retry_schedule: RetrySchedule | None = None,
+        password_retention: dt.timedelta = DEFAULT_PASSWORD_RETENTION,
     ) -> None:
         self._db = db
         self._box = box
         self._clients = clients
         self._products = products
         self.replica_id = replica_id or uuid.uuid4().hex
-        self._provisioner = Provisioner(db, box, clients, self.replica_id, lease_ttl)
+        self._provisioner = Provisioner(
+            db,
+            box,
+            clients,
+            self.replica_id,
+            lease_ttl,
+            schedule=retry_schedule,
+            password_retention=password_retention,
+        )
         self._guard = AccountGuard(self._acquire_lease, self._release_lease, lease_ttl)
         self._event_retention = event_retention
         self._order_products: dict[str, tuple[float, Product]] = {}
@@ -104,6 +132,15 @@ class AccountManager:
     async def _acquire_lease(self, account_id: str, ttl: dt.timedelta) -> bool:
         async with self._db.transaction() as conn:
             return await rows.acquire_lease(conn, account_id, self.replica_id, ttl)
+
+    async def release_own_leases(self) -> int:
+        """At start-up: leases held under this process's identity are a previous run's (this one
+        has started nothing yet), so its unfinished work is resumed at once."""
+        async with self._db.transaction() as conn:
+            released = await rows.release_leases_of(conn, self.replica_id)
+        if released:
+            log.info("took back this replica's leases", extra={"accounts": released})
+        return released
 
     async def _release_lease(self, account_id: str) -> None:
         async with self._db.transaction() as conn:
@@ -123,6 +160,14 @@ class AccountManager:
             )
         async with self._db.read_one() as conn:
             return await self._products.get_product(conn, product_id)
+
+    async def _product_or_none(self, product_id: str) -> Product | None:
+        try:
+            return await self._product(product_id)
+        except ServiceError as err:
+            if err.kind in (ErrorKind.NOT_FOUND, ErrorKind.FAILED_PRECONDITION):
+                return None  # the product is gone: the user can still be suspended
+            raise
 
     def _slot(self, server_id: str) -> contextlib.AbstractAsyncContextManager[None]:
         """A place in the server's queue: COMET_SERVER_BUSY at once when too many already wait."""
@@ -218,20 +263,27 @@ class AccountManager:
             where.status.value if where.status else "",
             where.customer_reference,
         )
+        after = _account_key(page.after) if page.after is not None else None
         async with self._db.read() as conn:
-            found = await rows.list_accounts(conn, where, offset=page.offset, limit=page.fetch)
+            found = await rows.list_accounts(conn, where, after=after, limit=page.fetch)
         cache: dict[str, Product | None] = {}
         views = [await self.view(account, cache) for account in found[: page.size]]
-        return views, page.next_token(len(found))
+        last = found[page.size - 1] if len(found) > page.size else None
+        return views, page.next_keyset_token(
+            len(found), (last.create_time.isoformat(), last.id) if last is not None else ()
+        )
 
     async def events(self, account_id: str, page_size: int, page_token: str) -> tuple[list[Event], str]:
         await self._load(account_id)
         page = decode_page(page_size, page_token, "ListAccountEvents", account_id)
+        before_id = page.after[0] if page.after is not None else 0
+        if not isinstance(before_id, int):
+            raise _bad_token()
         async with self._db.read() as conn:
-            # Offsets over an append-only, newest-first log: stable enough for paging a history.
-            events = await rows.list_events(conn, account_id, before_id=0, limit=page.offset + page.fetch)
-        window = events[page.offset : page.offset + page.fetch]
-        return window[: page.size], page.next_token(len(window))
+            # Newest first, keyed by id: events appended meanwhile never shift a later page.
+            events = await rows.list_events(conn, account_id, before_id=before_id, limit=page.fetch)
+        last = events[page.size - 1].id if len(events) > page.size else 0
+        return events[: page.size], page.next_keyset_token(len(events), (last,))
 
     # -- create and provision ---------------------------------------------------------------------
 
@@ -287,13 +339,19 @@ class AccountManager:
             raise _deadline("") from exc
 
     async def _resume_order(self, account: Account, product: Product) -> tuple[AccountView, str]:
-        """A repeated order: wait for a run in progress, then answer, resuming it if unfinished."""
+        """A repeated order: wait for a run in progress, then answer, resuming it if unfinished
+        (at once, whatever its retry schedule says: the caller is waiting)."""
         async with self._guard.hold(account.id):
             account = await self._load(account.id)
             if account.status in (Status.PENDING, Status.FAILED) and account.provision_requested:
                 result = await self._provision_locked(account, product, "create", account.create_request_id)
                 return await self.view(result.account, {product.id: product}), result.generated_password
-            return await self.view(account), ""
+            account, password = await self._hand_over(account, "create", account.create_request_id)
+            return await self.view(account), password
+
+    async def _hand_over(self, account: Account, operation: str, request_id: str) -> tuple[Account, str]:
+        """A generated password no reply has carried yet (the order was finished by the sweep)."""
+        return await self._provisioner.hand_over_password(account, Journal(account.id, operation, request_id))
 
     async def _product_for_order(self, order: Order) -> Product:
         if not order.product_id:
@@ -351,26 +409,34 @@ class AccountManager:
         if account.status is Status.TERMINATED:
             raise _precondition(account, "provision")
         if account.status in (Status.ACTIVE, Status.SUSPENDED):
-            return await self.view(account), ""
+            account, password = await self._hand_over(account, "provision", request_id)
+            return await self.view(account), password
         product = await self._product(account.product_id)
-        if not account.provision_requested:
+        if not account.provision_requested or account.status is Status.FAILED:
+            # An operator's go: a FAILED account gets a fresh retry deadline.
             account = await self._save(
-                dataclasses.replace(account, provision_requested=True), Journal(account.id, "provision")
+                dataclasses.replace(account, provision_requested=True, provision_deadline=None),
+                Journal(account.id, "provision"),
             )
         result = await self._provision_locked(account, product, "provision", request_id)
         return await self.view(result.account), result.generated_password
 
     async def _provision_locked(
-        self, account: Account, product: Product, operation: str, request_id: str
+        self, account: Account, product: Product, operation: str, request_id: str, *, caller: bool = True
     ) -> ProvisionResult:
         journal = Journal(account.id, operation, request_id)
-        return await self._provisioner.provision(account, product, journal)
+        return await self._provisioner.provision(account, product, journal, caller=caller)
 
     async def resume_unfinished(self, *, limit: int = 500, concurrency: int = 8) -> int:
-        """The start-up sweep: provisioning that was asked for and never finished (a crash, a
-        replica that died) continues from what the journal and Comet say is done."""
+        """The sweep: provisioning that was asked for and never finished (a crash, a replica that
+        died, a transient failure whose retry is due) continues from what the journal and Comet
+        say is done; a FAILED account whose Comet user's limits are not confirmed gets them (or
+        is suspended); generated passwords past their retention are erased."""
+        now = utcnow()
+        async with self._db.transaction() as conn:
+            await rows.erase_expired_passwords(conn, now)
         async with self._db.read() as conn:
-            pending = await rows.unfinished_accounts(conn, limit=limit)
+            due = await rows.due_accounts(conn, now, limit=limit)
         gate = asyncio.Semaphore(concurrency)
 
         async def resume(account_id: str) -> bool:
@@ -378,10 +444,14 @@ class AccountManager:
                 try:
                     async with self._guard.hold(account_id):
                         account = await self._load(account_id)
-                        if account.status is not Status.PENDING or not account.provision_requested:
+                        if not _due(account, utcnow()):
                             return False
+                        if account.status is Status.FAILED:
+                            product = await self._product_or_none(account.product_id)
+                            await self._provisioner.contain(account, product, Journal(account.id, "contain"))
+                            return True
                         product = await self._product(account.product_id)
-                        await self._provision_locked(account, product, "resume", "")
+                        await self._provision_locked(account, product, "resume", "", caller=False)
                         return True
                 except ServiceError as err:
                     log.warning(
@@ -389,6 +459,8 @@ class AccountManager:
                         extra={"account_id": account_id, "reason": err.reason},
                     )
                     return False
+
+        pending = due
 
         results = await asyncio.gather(*(resume(account_id) for account_id in pending))
         if pending:
@@ -466,6 +538,12 @@ class AccountManager:
             return await self.view(account)
         if account.comet_user_may_exist and account.username and account.server_id:
             client = await self._clients.client(account.server_id)
+            if account.add_user is StepState.ATTEMPTED:
+                # add-user's outcome was never settled: delete only a user provably this account's.
+                verdict = await comet_call(account, lambda: settle(client, account, journal))
+                account = owned(account) if verdict is Ownership.OURS else no_attempt(account)
+        if account.owns_comet_user and account.username and account.server_id:
+            client = await self._clients.client(account.server_id)
             with journal.step("delete_user", "delete-user") as outcome:
                 try:
                     await comet_call(
@@ -486,6 +564,9 @@ class AccountManager:
                 status=Status.TERMINATED,
                 provision_requested=False,
                 pending_password_enc=None,
+                generated_password_expire_time=None,
+                next_attempt_time=None,
+                limits_state=LimitsState.NO_COMET_USER,
                 terminate_time=utcnow(),
             ),
             journal,
@@ -533,6 +614,33 @@ class AccountManager:
         else:
             journal.note("apply_quotas", "SKIPPED", "applied when the account is provisioned")
         return await self.view(await self._save(changed, journal))
+
+
+def _bad_token() -> ServiceError:
+    return invalid_argument(
+        [FieldViolation("page_token", "not a token from a previous response of this list and filter")],
+        "INVALID_PAGE_TOKEN",
+    )
+
+
+def _account_key(after: tuple[str | int, ...]) -> tuple[dt.datetime, str]:
+    """The (create_time, id) a ListAccounts page token carries."""
+    try:
+        when, account_id = after
+        if not isinstance(when, str) or not isinstance(account_id, str):
+            raise ValueError("key")
+        return dt.datetime.fromisoformat(when), account_id
+    except ValueError as exc:
+        raise _bad_token() from exc
+
+
+def _due(account: Account, now: dt.datetime) -> bool:
+    """Whether the sweep should run the account now (rows.due_accounts is the same rule in SQL)."""
+    if account.next_attempt_time is not None and account.next_attempt_time > now:
+        return False
+    if account.status is Status.PENDING:
+        return account.provision_requested
+    return account.status is Status.FAILED and account.limits_state is LimitsState.PENDING
 
 
 def _same_order(existing: Account, fingerprint: str, request_id: str) -> Account:

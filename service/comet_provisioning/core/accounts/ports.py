@@ -11,3 +11,7 @@ class CometClients(Protocol):
     """The pooled Comet client of a registered server (NOT_FOUND if the server is gone)."""
 
     async def client(self, server_id: str) -> CometClient: ...
+
+    def cached(self, server_id: str) -> CometClient | None:
+        """The server's client if this process holds one already (no I/O), else None."""
+        ...

@@ -2,19 +2,25 @@
 group exists, create the Comet user, request the initial vault, apply quotas and policy.
 
 Every run reads the journal first and does only what is not done yet, so the first run, a retry
-after a failure and the start-up sweep after a crash are the same code path.
+after a failure and the background sweep after a crash are the same code path.
 
 The journal is written where a crash would otherwise repeat a non-idempotent Comet call, and
 nowhere else, so the happy path costs two write transactions:
 
 - placement reserves the username on a server (a unique index per server) and marks add-user
-  ATTEMPTED in the same transaction, *before* add-user goes out. A later run that finds ATTEMPTED
-  asks Comet whether the user exists instead of sending add-user again. A name already taken on
-  Comet by a user this service does not track comes back as "user exists" on the first attempt,
-  and the account gets the original module's `_NNNN` suffix instead.
+  ATTEMPTED in the same transaction, with the start of the attempt on Comet's clock, *before*
+  add-user goes out. Whenever add-user's outcome is unknown (a lost reply, a proxy error, a crash)
+  or it was refused, Comet's state decides: a user of that name whose CreateTime falls inside the
+  account's attempt window is its own (`ownership.py`); one created before is someone else's, is
+  never written to, and the account moves on to the original module's `_NNNN` suffix.
 - the initial vault needs no mark of its own: a run that did not create the user itself looks at
   the profile before requesting a vault (a new user has none, so any Comet vault is ours).
 - the final transaction records DONE, ACTIVE and releases the account's lease at once.
+
+A transient failure (Comet unreachable, a proxy's 5xx, a lost reply) keeps the account PENDING and
+schedules another run (`retry_schedule.py`); only a failure no retry can fix, or the deadline, ends
+it FAILED. Either way a Comet user this service created is left with the product's limits applied
+or suspended, never as an unlimited backup account (`contain`).
 
 Until add-user may have reached Comet the account can still move to another server (failover);
 never after.
@@ -28,35 +34,31 @@ import logging
 import secrets
 from typing import Any
 
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from comet_provisioning.comet import CometClient, CometError, CometUserExists, CometUserNotFound
-from comet_provisioning.core.comet_errors import to_service_error
-from comet_provisioning.core.errors import ErrorKind, ServiceError
+from comet_provisioning.comet import CometClient, CometError
+from comet_provisioning.core.errors import ServiceError
 from comet_provisioning.core.models import Product
 from comet_provisioning.store import account_rows as rows
-from comet_provisioning.store.account_records import Account, Failure, Status, StepState
+from comet_provisioning.store.account_records import Account, Failure, LimitsState, Origin, Status, StepState
 from comet_provisioning.store.crypto import SecretBox
 from comet_provisioning.store.database import Database
 from comet_provisioning.store.types import utcnow
 
-from . import usernames
 from .comet_calls import comet_call
+from .comet_user import CometUsers, Run, no_attempt, owned, settle
 from .desired import desired_profile
-from .guard import KeyedLocks
 from .journal import Journal
-from .placement import Candidate, rank
+from .ownership import Ownership
+from .policy_groups import PolicyGroups
 from .ports import CometClients
-from .profile import apply_quotas, comet_vault_ids, created_policy, created_policy_id
+from .profile import apply_quotas, comet_vault_ids, set_suspended
+from .retry_schedule import RetrySchedule, is_transient
+from .server_choice import ServerChoice
 
 log = logging.getLogger("comet_provisioning.accounts")
 
-_MAX_NAME_ATTEMPTS = 20
-
-
-class _NameTaken(Exception):
-    """add-user said the name exists although this account never sent add-user: pick another."""
+DEFAULT_PASSWORD_RETENTION = dt.timedelta(days=7)
 
 
 class CreateRequestTaken(Exception):
@@ -69,24 +71,28 @@ class ProvisionResult:
     generated_password: str = ""
 
 
-@dataclasses.dataclass(frozen=True)
-class _Group:
-    rule: str
-    failover: bool
-
-
 class Provisioner:
     def __init__(
-        self, db: Database, box: SecretBox, clients: CometClients, owner: str, lease_ttl: dt.timedelta
+        self,
+        db: Database,
+        box: SecretBox,
+        clients: CometClients,
+        owner: str,
+        lease_ttl: dt.timedelta,
+        *,
+        schedule: RetrySchedule | None = None,
+        password_retention: dt.timedelta = DEFAULT_PASSWORD_RETENTION,
     ) -> None:
         self._db = db
         self._box = box
         self._clients = clients
         self._owner = owner
         self._lease_ttl = lease_ttl
-        self._group_locks = KeyedLocks()
-        self._policy_locks = KeyedLocks()
-        self._known_policies: set[tuple[str, str]] = set()
+        self._schedule = schedule or RetrySchedule()
+        self._password_retention = password_retention
+        self._policies = PolicyGroups(db)
+        self._choice = ServerChoice(db, clients)
+        self._users = CometUsers(clients, self._choice, self._policies, self.save, self.open_password)
 
     # -- persistence ------------------------------------------------------------------------------
 
@@ -99,13 +105,13 @@ class Provisioner:
     def seal_password(self, account_id: str, password: str) -> bytes:
         return self._box.encrypt(password, bound_to=f"account:{account_id}")
 
-    def _open_password(self, account: Account) -> str:
+    def open_password(self, account: Account) -> str:
         assert account.pending_password_enc is not None
         return self._box.decrypt(account.pending_password_enc, bound_to=f"account:{account.id}")
 
     def _with_password(self, account: Account) -> Account:
         """The password add-user will use: the customer's (sealed at order time) or a generated one,
-        sealed so a resumed run after a crash uses the same one. Erased once the account is ACTIVE."""
+        sealed so a resumed run after a crash uses the same one."""
         if account.add_user is StepState.DONE or account.pending_password_enc is not None:
             return account
         return dataclasses.replace(
@@ -135,262 +141,173 @@ class Provisioner:
 
         # The order's events are written with the account's final state (one write fewer on the
         # hot path); after a crash in between, the resumed run logs what it does.
-        return await self._place(
+        return await self._choice.place(
             account, product, journal, set(), write=insert, on_conflict=request_id_taken, log_events=False
         )
 
     # -- the whole run ----------------------------------------------------------------------------
 
     async def provision(
-        self, account: Account, product: Product, journal: Journal, *, placed_now: bool = False
-    ) -> ProvisionResult:
-        """Runs every step not done yet; on failure records FAILED with the step and re-raises.
-        The final save releases this process's lease on the account. `placed_now`: the account
-        was placed by this run (record_and_place), so its ATTEMPTED mark is not from an earlier one."""
-        step = "create_user"
-        try:
-            account = self._with_password(account)
-            account, created_now = await self._create_user(account, product, journal, placed_now)
-            client = await self._clients.client(account.server_id)
-            step = "request_vault"
-            account = await self._request_vault(account, product, client, journal, created_now)
-            step = "apply_quotas"
-            desired = desired_profile(product, account.options)
-            with journal.step("apply_quotas", "set-user-profile-hash"):
-                await comet_call(
-                    account,
-                    lambda: client.update_user_profile(account.username, lambda p: apply_quotas(p, desired)),
-                )
-        except ServiceError as err:
-            await self._fail(account, journal, step, err)
-            raise
-        generated = self._open_password(account) if account.password_generated else ""
-        account = dataclasses.replace(
-            account,
-            status=Status.ACTIVE,
-            add_user=StepState.DONE,
-            failure=None,
-            pending_password_enc=None,
-            provision_time=account.provision_time or utcnow(),
-        )
-        journal.note("activate", "SUCCEEDED")
-        return ProvisionResult(await self.save(account, journal, release_lease=True), generated)
-
-    async def _fail(self, account: Account, journal: Journal, step: str, err: ServiceError) -> None:
-        err.metadata.setdefault("account_id", account.id)
-        err.metadata.setdefault("step", step)
-        # The stored journal, not the in-memory progress: what this run did without writing it down
-        # (a user or vault created) the next run finds on Comet.
-        async with self._db.read() as conn:
-            latest = await rows.get_account(conn, account.id) or account
-        failed = dataclasses.replace(
-            latest, status=Status.FAILED, failure=Failure(step=step, reason=err.reason, message=err.message)
-        )
-        try:
-            await self.save(failed, journal)
-        except rows.StaleAccount:  # pragma: no cover - the guard makes this unreachable
-            log.warning("could not record a failure: the account changed", extra={"account_id": account.id})
-
-    # -- placement and the Comet user -------------------------------------------------------------
-
-    async def _create_user(
-        self, account: Account, product: Product, journal: Journal, placed_now: bool
-    ) -> tuple[Account, bool]:
-        """The Comet user exists afterwards; True if this run created it."""
-        excluded: set[str] = set()
-        base = usernames.base_username(
-            account.requested_username, account.customer.email, account.customer.first_name, account.id
-        )
-        unavailable: ServiceError | None = None
-        for _ in range(_MAX_NAME_ATTEMPTS):
-            if not account.comet_user_may_exist:
-                try:
-                    account = await self._place(
-                        account, product, journal, excluded, name=account.username or base
-                    )
-                except ServiceError as err:
-                    if unavailable is not None and err.reason == "SERVER_GROUP_FULL":
-                        raise unavailable from err  # every other server is full: report the outage
-                    raise
-                attempted_before = False
-            else:
-                attempted_before = account.add_user is StepState.ATTEMPTED and not placed_now
-            placed_now = False
-            if account.add_user is StepState.DONE:
-                return account, False
-            client = await self._clients.client(account.server_id)
-            sent = False
-            try:
-                if product.policy_group_mode == "CREATE_NEW":
-                    await self._ensure_policy(account.server_id, product, client, journal)
-                if attempted_before and await self._user_exists(client, account, journal):
-                    return dataclasses.replace(account, add_user=StepState.DONE), False
-                sent = True
-                await self._add_user(account, product, client, journal)
-                return dataclasses.replace(account, add_user=StepState.DONE), True
-            except _NameTaken:
-                account = await self._unplace(account, journal, server_id=account.server_id)
-                account = dataclasses.replace(account, username=usernames.with_suffix(base))
-            except CometError as err:
-                service_error = to_service_error(err, account.server_id)
-                service_error.metadata["account_id"] = account.id
-                may_exist = attempted_before or (sent and err.reached_server)
-                if may_exist or not err.retryable or not (await self._group(product)).failover:
-                    raise service_error from err
-                # add-user provably never reached Comet: the account may still move.
-                unavailable = service_error
-                journal.note("failover", "SUCCEEDED", f"server {account.server_id} unavailable: {err.kind}")
-                excluded.add(account.server_id)
-                account = await self._unplace(account, journal, server_id=account.server_id)
-        raise ServiceError(
-            ErrorKind.ABORTED,
-            "USERNAME_UNAVAILABLE",
-            "could not find a free Comet username; retry",
-            metadata={"account_id": account.id},
-        )
-
-    async def _unplace(self, account: Account, journal: Journal, *, server_id: str) -> Account:
-        """add-user provably did not create the user: back to NOT_STARTED, ready to place again."""
-        return await self.save(dataclasses.replace(account, add_user=StepState.NOT_STARTED), journal)
-
-    async def _group(self, product: Product, conn: AsyncConnection | None = None) -> _Group:
-        if conn is None:
-            async with self._db.read_one() as reader:
-                row = await rows.group_placement(reader, product.server_group_id, lock=False)
-        else:
-            row = await rows.group_placement(conn, product.server_group_id, lock=True)
-        if row is None:
-            return _Group("LEAST_ACCOUNTS", False)
-        return _Group(row["placement_rule"], bool(row["failover"]))
-
-    async def _place(
         self,
         account: Account,
         product: Product,
         journal: Journal,
-        excluded: set[str],
         *,
-        name: str = "",
-        write: Any = None,
-        on_conflict: Any = None,
-        log_events: bool = True,
-    ) -> Account:
-        """Chooses a server and reserves the username on it, add-user ATTEMPTED, in one transaction
-        (unique per server among live accounts); a name held by another account gets a suffix.
-        `write(conn, placed)` stores the placed account (default: an optimistic update)."""
-        base = usernames.base_username(
-            account.requested_username, account.customer.email, account.customer.first_name, account.id
-        )
-        name = name or base
-        with journal.step("place") as outcome:
-            for _ in range(_MAX_NAME_ATTEMPTS):
-                async with self._group_locks.hold(product.server_group_id):
-                    try:
-                        async with self._db.transaction() as conn:
-                            group = await self._group(product, conn)
-                            counted = await rows.live_server_counts(conn, product.server_group_id)
-                            candidates = rank(
-                                [
-                                    Candidate(
-                                        server_id=row["id"],
-                                        # The account's own reservation is not a reason to move it.
-                                        account_count=live - (1 if row["id"] == account.server_id else 0),
-                                        max_accounts=row["max_accounts"],
-                                        placement_order=row["placement_order"],
-                                    )
-                                    for row, live in counted
-                                    if row["id"] not in excluded
-                                ],
-                                group.rule,
-                            )
-                            if not candidates:
-                                raise ServiceError(
-                                    ErrorKind.RESOURCE_EXHAUSTED,
-                                    "SERVER_GROUP_FULL",
-                                    "no server of the product's group can take another account",
-                                    metadata={
-                                        "server_group_id": product.server_group_id,
-                                        "account_id": account.id,
-                                    },
-                                )
-                            keep = next((c for c in candidates if c.server_id == account.server_id), None)
-                            placed = dataclasses.replace(
-                                account,
-                                server_id=(keep or candidates[0]).server_id,
-                                username=name,
-                                add_user=StepState.ATTEMPTED,
-                            )
-                            outcome.note = f"server {placed.server_id}, username {placed.username}"
-                            if write is None:
-                                placed = await rows.save_account(conn, placed)
-                            else:
-                                placed = await write(conn, placed)
-                            if log_events:
-                                await rows.add_events(conn, journal.take())
-                    except IntegrityError:
-                        if on_conflict is not None:
-                            await on_conflict()  # raises when the conflict is not the username
-                        name = usernames.with_suffix(base)  # held by another account on that server
-                        continue
-                return placed
-        raise ServiceError(
-            ErrorKind.ABORTED,
-            "USERNAME_UNAVAILABLE",
-            "could not reserve a free username; retry",
-            metadata={"account_id": account.id},
-        )
+        placed_now: bool = False,
+        caller: bool = True,
+    ) -> ProvisionResult:
+        """Runs every step not done yet. On failure records the retry or the FAILED state (see the
+        module docstring) and re-raises. The final save releases this process's lease.
 
-    async def _user_exists(self, client: CometClient, account: Account, journal: Journal) -> bool:
-        with journal.step("add_user", "get-user-profile") as outcome:
-            try:
-                await client.get_user_profile(account.username)
-            except CometUserNotFound:
-                return False
-            outcome.skipped("created by an earlier attempt whose reply was lost")
-            return True
-
-    async def _ensure_policy(
-        self, server_id: str, product: Product, client: CometClient, journal: Journal
-    ) -> None:
-        """The product's policy group exists on the server: created once, however many orders race."""
-        policy_id = created_policy_id(product.id)
-        key = (server_id, policy_id)
-        if key in self._known_policies:
-            return
-        async with self._policy_locks.hold(key):
-            if key in self._known_policies:
-                return
-            async with self._db.read() as conn:
-                known = await rows.policy_known(conn, server_id, policy_id)
-            if not known:
-                with journal.step("ensure_policy", "policies/set") as outcome:
-                    if await client.get_policy(policy_id) is None:
-                        await client.set_policy(policy_id, created_policy(product.name))
-                    else:
-                        outcome.skipped("already on the server")
-                async with self._db.transaction() as conn:
-                    await rows.mark_policy(conn, server_id, policy_id, product.id)
-            self._known_policies.add(key)
-
-    async def _add_user(
-        self, account: Account, product: Product, client: CometClient, journal: Journal
-    ) -> None:
+        `placed_now`: record_and_place placed the account in this run. `caller`: the result goes
+        back to whoever asked, so a generated password is handed over now rather than kept sealed.
+        """
+        run = Run(placed_now=placed_now)
+        step = "create_user"
         try:
-            with journal.step("add_user", "add-user"):
-                await client.add_user(
-                    account.username,
-                    self._open_password(account),
-                    require_password_change=product.require_password_change,
+            account = self._with_password(account)
+            account = await self._users.ensure(account, product, journal, run)
+            client = await self._clients.client(account.server_id)
+            step = "request_vault"
+            account = await self._request_vault(account, product, client, journal, run)
+            step = "apply_quotas"
+            await self._apply_limits(account, product, client, journal)
+        except ServiceError as err:
+            await self._after_failure(account, product, journal, step, err, run)
+            raise
+        return await self._activate(account, journal, caller=caller)
+
+    async def _activate(self, account: Account, journal: Journal, *, caller: bool) -> ProvisionResult:
+        generated = self.open_password(account) if account.password_generated else ""
+        keep_sealed = bool(generated) and not caller
+        account = dataclasses.replace(
+            owned(account),
+            status=Status.ACTIVE,
+            limits_state=LimitsState.APPLIED,
+            failure=None,
+            next_attempt_time=None,
+            provision_deadline=None,
+            provision_attempts=0,
+            pending_password_enc=account.pending_password_enc if keep_sealed else None,
+            generated_password_expire_time=utcnow() + self._password_retention if keep_sealed else None,
+            provision_time=account.provision_time or utcnow(),
+        )
+        journal.note(
+            "activate", "SUCCEEDED", "generated password kept for the next reply" if keep_sealed else ""
+        )
+        saved = await self.save(account, journal, release_lease=True)
+        return ProvisionResult(saved, "" if keep_sealed else generated)
+
+    async def hand_over_password(self, account: Account, journal: Journal) -> tuple[Account, str]:
+        """A generated password that no reply has carried yet: returned now, then erased."""
+        if account.pending_password_enc is None or not account.password_generated:
+            return account, ""
+        if account.status not in (Status.ACTIVE, Status.SUSPENDED):
+            return account, ""
+        password = self.open_password(account)
+        journal.note("hand_over_password", "SUCCEEDED")
+        saved = await self.save(
+            dataclasses.replace(account, pending_password_enc=None, generated_password_expire_time=None),
+            journal,
+        )
+        return saved, password
+
+    # -- failures ---------------------------------------------------------------------------------
+
+    async def _after_failure(
+        self, account: Account, product: Product, journal: Journal, step: str, err: ServiceError, run: Run
+    ) -> None:
+        err.metadata.setdefault("account_id", account.id)
+        err.metadata.setdefault("step", step)
+        if run.placed_now and not run.sent and account.add_user is StepState.ATTEMPTED:
+            account = no_attempt(account)  # this run's add-user never went out
+        now = utcnow()
+        failure = Failure(step=step, reason=err.reason, message=err.message)
+        deadline = account.provision_deadline or self._schedule.deadline(now)
+        if is_transient(err) and now < deadline:
+            attempts = account.provision_attempts + 1
+            account = dataclasses.replace(
+                account,
+                status=Status.PENDING,
+                failure=failure,
+                provision_attempts=attempts,
+                next_attempt_time=self._schedule.next_attempt(now, attempts),
+                provision_deadline=deadline,
+                limits_state=LimitsState.PENDING
+                if account.comet_user_may_exist
+                else LimitsState.NO_COMET_USER,
+            )
+            assert account.next_attempt_time is not None
+            err.metadata["next_attempt_time"] = account.next_attempt_time.isoformat()
+            journal.note("retry", "SCHEDULED", f"next attempt at {account.next_attempt_time.isoformat()}")
+        else:
+            account = dataclasses.replace(
+                account, status=Status.FAILED, failure=failure, next_attempt_time=None, provision_attempts=0
+            )
+            account = await self._contain(account, product, journal)
+        try:
+            await self.save(account, journal)
+        except rows.StaleAccount:  # pragma: no cover - the guard makes this unreachable
+            log.warning("could not record a failure: the account changed", extra={"account_id": account.id})
+
+    async def contain(self, account: Account, product: Product | None, journal: Journal) -> Account:
+        """For a FAILED account: makes sure its Comet user (if it has one of ours) carries the
+        product's limits or is suspended, and saves what it found."""
+        return await self.save(await self._contain(account, product, journal), journal)
+
+    async def _contain(self, account: Account, product: Product | None, journal: Journal) -> Account:
+        """The limits on a Comet user provisioning gave up on: applied, or else the user suspended.
+        A transient failure leaves limits PENDING with a time for the sweep to try again."""
+        if not account.comet_user_may_exist:
+            return dataclasses.replace(account, limits_state=LimitsState.NO_COMET_USER)
+        try:
+            client = await self._clients.client(account.server_id)
+            if account.add_user is StepState.ATTEMPTED:
+                verdict = await settle(client, account, journal)
+                if verdict is not Ownership.OURS:
+                    return dataclasses.replace(no_attempt(account), limits_state=LimitsState.NO_COMET_USER)
+                account = owned(account)
+            if account.comet_user_origin is Origin.NONE:
+                return account  # not ours: nothing of it is ever written
+            if product is not None:
+                try:
+                    await self._apply_limits(account, product, client, journal)
+                    return dataclasses.replace(
+                        account, limits_state=LimitsState.APPLIED, next_attempt_time=None
+                    )
+                except ServiceError as err:
+                    if is_transient(err):
+                        raise
+            with journal.step("contain", "set-user-profile-hash"):
+                await comet_call(
+                    account,
+                    lambda: client.update_user_profile(account.username, lambda p: set_suspended(p, True)),
                 )
-        except CometUserExists as err:
-            raise _NameTaken(account.username) from err
+            return dataclasses.replace(account, limits_state=LimitsState.SUSPENDED, next_attempt_time=None)
+        except (ServiceError, CometError) as err:
+            if isinstance(err, ServiceError) and not is_transient(err):
+                log.error(
+                    "a Comet user could be neither limited nor suspended",
+                    extra={"account_id": account.id, "reason": err.reason},
+                )
+            now = utcnow()
+            attempts = account.provision_attempts + 1
+            journal.note("contain", "FAILED", str(err)[:500])
+            return dataclasses.replace(
+                account,
+                limits_state=LimitsState.PENDING,
+                provision_attempts=attempts,
+                next_attempt_time=self._schedule.next_attempt(now, attempts),
+            )
+
+    # -- the vault and the limits -----------------------------------------------------------------
 
     async def _request_vault(
-        self, account: Account, product: Product, client: CometClient, journal: Journal, created_now: bool
+        self, account: Account, product: Product, client: CometClient, journal: Journal, run: Run
     ) -> Account:
         if not product.storage_provider_id or account.vault is StepState.DONE:
             return account
-        if not created_now:
+        if not run.created:
             # An earlier run may have requested it and lost the reply: a new user has no vaults.
             with journal.step("request_vault", "get-user-profile") as outcome:
                 profile = await comet_call(account, lambda: client.get_user_profile(account.username))
@@ -405,16 +322,26 @@ class Provisioner:
             )
         return dataclasses.replace(account, vault=StepState.DONE, vault_id=vault_id)
 
+    async def _apply_limits(
+        self, account: Account, product: Product, client: CometClient, journal: Journal
+    ) -> None:
+        """Quotas and policy as the product says; a user suspended only because its limits could
+        not be applied earlier is released at the same time."""
+        if product.policy_group_mode == "CREATE_NEW":
+            await comet_call(
+                account, lambda: self._policies.ensure(account.server_id, product, client, journal)
+            )
+        desired = desired_profile(product, account.options)
+        release = account.limits_state is LimitsState.SUSPENDED and account.status is not Status.SUSPENDED
+
+        def mutate(profile: dict[str, Any]) -> bool:
+            changed = apply_quotas(profile, desired)
+            return set_suspended(profile, False) or changed if release else changed
+
+        with journal.step("apply_quotas", "set-user-profile-hash"):
+            await comet_call(account, lambda: client.update_user_profile(account.username, mutate))
+
     async def apply_quotas(self, account: Account, product: Product, journal: Journal) -> None:
         """Re-applies quotas and policy (change package, drift repair)."""
         client = await self._clients.client(account.server_id)
-        if product.policy_group_mode == "CREATE_NEW":
-            await comet_call(
-                account, lambda: self._ensure_policy(account.server_id, product, client, journal)
-            )
-        desired = desired_profile(product, account.options)
-        with journal.step("apply_quotas", "set-user-profile-hash"):
-            await comet_call(
-                account,
-                lambda: client.update_user_profile(account.username, lambda p: apply_quotas(p, desired)),
-            )
+        await self._apply_limits(account, product, client, journal)
