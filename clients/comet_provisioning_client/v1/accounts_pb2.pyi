@@ -487,16 +487,22 @@ class Device(_message.Message):
     ONLINE_FIELD_NUMBER: _builtins.int
     CLIENT_VERSION_FIELD_NUMBER: _builtins.int
     REGISTRATION_TIME_FIELD_NUMBER: _builtins.int
+    TIME_ZONE_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     """Output only. Device id."""
     friendly_name: _builtins.str
     """Output only. Its name."""
     platform: _builtins.str
-    """Output only. Platform and version reported at registration."""
+    """Output only. Operating system as the device reported it (os, distribution, version, build,
+    architecture), e.g. "windows Windows 11 Pro 10.0 22631 x86_64"; from the live connection when
+    the registration carries none.
+    """
     online: _builtins.bool
     """Output only. Whether it is connected now."""
     client_version: _builtins.str
     """Output only. Client version it reported while connected."""
+    time_zone: _builtins.str
+    """Output only. The device's time zone (IANA name), as it last reported it."""
     @_builtins.property
     def registration_time(self) -> _timestamp_pb2.Timestamp:
         """Output only. When it was registered."""
@@ -510,10 +516,11 @@ class Device(_message.Message):
         online: _builtins.bool = ...,
         client_version: _builtins.str = ...,
         registration_time: _timestamp_pb2.Timestamp | None = ...,
+        time_zone: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["registration_time", b"registration_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["client_version", b"client_version", "friendly_name", b"friendly_name", "id", b"id", "online", b"online", "platform", b"platform", "registration_time", b"registration_time"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["client_version", b"client_version", "friendly_name", b"friendly_name", "id", b"id", "online", b"online", "platform", b"platform", "registration_time", b"registration_time", "time_zone", b"time_zone"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

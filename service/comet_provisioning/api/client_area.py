@@ -121,6 +121,7 @@ def live_message(live: LiveDetails) -> accounts_pb2.LiveDetails:
             platform=device.platform,
             online=device.online,
             client_version=device.client_version,
+            time_zone=device.time_zone,
         )
         if device.registration_time is not None:
             entry.registration_time.CopyFrom(timestamp(device.registration_time))

@@ -242,13 +242,19 @@ def validate_product(spec: ProductSpec, violations: Violations, field: str = "pr
 
 
 def resolve_quantities(
-    product: Product, requested: Mapping[str, int], *, field: str = "quantities"
+    product: Product,
+    requested: Mapping[str, int],
+    *,
+    field: str = "quantities",
+    violations: Violations | None = None,
 ) -> dict[str, int]:
     """The quantity of every option of `product`: the requested ones checked, the rest defaulted.
 
-    Raises INVALID_ARGUMENT naming `{field}[key]` for each unknown key and out-of-range quantity.
+    Raises INVALID_ARGUMENT naming `{field}[key]` for each unknown key and out-of-range quantity,
+    or adds them to `violations` (for a caller that checks a whole request at once).
     """
-    violations = Violations()
+    own = violations is None
+    violations = Violations() if violations is None else violations
     options = {option.key: option for option in product.options}
     for key in requested:
         if key not in options:
@@ -263,7 +269,8 @@ def resolve_quantities(
                 f"must be between {option.min_quantity} and {option.max_quantity}, got {quantity}",
             )
         result[key] = quantity
-    violations.raise_if_any("INVALID_QUANTITIES")
+    if own:
+        violations.raise_if_any("INVALID_QUANTITIES")
     return result
 
 

@@ -46,6 +46,7 @@ class DeviceReading:
     online: bool
     client_version: str
     registration_time: dt.datetime | None
+    time_zone: str = ""
 
 
 @dataclass
@@ -61,47 +62,64 @@ class LiveDetails:
     missing: list[str] = field(default_factory=list)
 
 
-def _platform(device: dict[str, Any]) -> str:
-    version = device.get("PlatformVersion")
-    if not isinstance(version, dict):
+# Comet's OS-info object (a device's PlatformVersion, a connection's ReportedPlatformVersion) has
+# lower-case keys.
+_OS_INFO_KEYS = ("os", "distribution", "version", "build", "arch")
+
+
+def _os_info(value: Any) -> str:
+    if not isinstance(value, dict):
         return ""
-    parts = [version.get(key) for key in ("Platform", "Distribution", "Version", "Architecture")]
+    parts = [value.get(key) for key in _OS_INFO_KEYS]
     return " ".join(str(part) for part in parts if isinstance(part, str | int) and str(part))
 
 
-def _devices(profile: dict[str, Any], online: dict[str, str] | None) -> list[DeviceReading]:
+def _text(value: Any) -> str:
+    return value if isinstance(value, str) else ""
+
+
+@dataclass(frozen=True)
+class _Connection:
+    """What a live connection says about its device."""
+
+    client_version: str
+    platform: str
+    time_zone: str
+
+
+def _devices(profile: dict[str, Any], online: dict[str, _Connection] | None) -> list[DeviceReading]:
     found = []
     raw = profile.get("Devices")
     for device_id, device in sorted((raw if isinstance(raw, dict) else {}).items()):
         device = device if isinstance(device, dict) else {}
-        name = device.get("FriendlyName")
-        connected = online is not None and device_id in online
-        version = online.get(device_id, "") if online is not None else ""
-        if not version and isinstance(device.get("ClientVersion"), str):
-            version = device["ClientVersion"]
+        live = online.get(device_id) if online is not None else None
         found.append(
             DeviceReading(
                 id=str(device_id),
-                friendly_name=name if isinstance(name, str) else "",
-                platform=_platform(device),
-                online=connected,
-                client_version=version,
+                friendly_name=_text(device.get("FriendlyName")),
+                platform=_os_info(device.get("PlatformVersion")) or (live.platform if live else ""),
+                online=live is not None,
+                client_version=(live.client_version if live else "") or _text(device.get("ClientVersion")),
                 registration_time=unix_time(device.get("RegistrationTime")),
+                time_zone=(live.time_zone if live else "") or _text(device.get("DeviceTimezone")),
             )
         )
     return found
 
 
-def _online(connections: dict[str, Any], username: str) -> dict[str, str]:
-    """Device id -> reported client version, for this user's live connections only."""
-    found: dict[str, str] = {}
+def _online(connections: dict[str, Any], username: str) -> dict[str, _Connection]:
+    """Device id -> what its live connection reports, for this user's connections only."""
+    found: dict[str, _Connection] = {}
     for connection in connections.values():
         if not isinstance(connection, dict) or connection.get("Username") != username:
             continue
         device_id = connection.get("DeviceID")
         if isinstance(device_id, str) and device_id:
-            version = connection.get("ReportedVersion")
-            found[device_id] = version if isinstance(version, str) else ""
+            found[device_id] = _Connection(
+                client_version=_text(connection.get("ReportedVersion")),
+                platform=_os_info(connection.get("ReportedPlatformVersion")),
+                time_zone=_text(connection.get("DeviceTimeZone")),
+            )
     return found
 
 

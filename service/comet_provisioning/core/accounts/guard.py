@@ -10,11 +10,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import logging
 import random
 from collections.abc import AsyncIterator, Awaitable, Callable, Hashable
 from dataclasses import dataclass
 
 from comet_provisioning.core.errors import ErrorKind, ServiceError
+
+log = logging.getLogger("comet_provisioning.accounts")
 
 
 class KeyedLocks:
@@ -63,25 +66,59 @@ class AccountGuard:
     @contextlib.asynccontextmanager
     async def hold(self, account_id: str, *, leased: bool = False) -> AsyncIterator[Lease]:
         """`leased`: the caller writes the lease row itself (a new account's insert carries it).
-        Set `released` on the yielded Lease when a write already cleared it, to save a write."""
+        Set `released` on the yielded Lease when a write already cleared it, to save a write.
+
+        If the lease is lost meanwhile (renewals failed for a whole TTL, so another replica may
+        have taken the account), the work is cancelled and ABORTED ACCOUNT_LEASE_LOST raised."""
         lease = Lease()
         async with self._locks.hold(account_id):
             if not leased:
                 await self._take_lease(account_id)
-            renewer = asyncio.create_task(self._renew(account_id), name=f"lease-{account_id}")
+            holder = asyncio.current_task()
+            assert holder is not None
+            lost = asyncio.Event()
+            renewer = asyncio.create_task(self._renew(account_id, holder, lost), name=f"lease-{account_id}")
             try:
                 yield lease
+            except asyncio.CancelledError:
+                if not lost.is_set():
+                    raise
+                holder.uncancel()
+                raise ServiceError(
+                    ErrorKind.ABORTED,
+                    "ACCOUNT_LEASE_LOST",
+                    "this replica lost its claim on the account while working on it; retry",
+                    metadata={"account_id": account_id},
+                ) from None
             finally:
                 renewer.cancel()
-                if not lease.released:
+                if not lease.released and not lost.is_set():
                     # Released even if the caller was cancelled: otherwise others wait out the TTL.
                     await asyncio.shield(self._release(account_id))
 
-    async def _renew(self, account_id: str) -> None:
-        """Keeps the lease alive while slow work runs, so the TTL can stay short for crashes."""
+    async def _renew(self, account_id: str, holder: asyncio.Task[object], lost: asyncio.Event) -> None:
+        """Keeps the lease alive while slow work runs, so the TTL can stay short for crashes. A
+        failed renewal is retried; when none succeeded for a whole TTL, or another replica holds
+        the lease, the holder is cancelled rather than let work on an account it no longer owns."""
+        loop = asyncio.get_running_loop()
+        ttl = self._ttl.total_seconds()
+        renewed_at = loop.time()
         while True:
-            await asyncio.sleep(self._ttl.total_seconds() / 3)
-            await self._acquire(account_id, self._ttl)
+            await asyncio.sleep(ttl / 3)
+            try:
+                kept = await self._acquire(account_id, self._ttl)
+            except Exception:
+                log.warning("could not renew an account lease; trying again", exc_info=True)
+                if loop.time() - renewed_at < ttl:
+                    continue
+                kept = False
+            if kept:
+                renewed_at = loop.time()
+                continue
+            log.error("lost the lease on an account; stopping its work", extra={"account_id": account_id})
+            lost.set()
+            holder.cancel()
+            return
 
     async def _take_lease(self, account_id: str) -> None:
         loop = asyncio.get_running_loop()

@@ -196,15 +196,18 @@ class AccountManager:
         per request id; the caller's deadline bounds the wait and the Comet calls alike."""
         account = await self._load(account_id)  # NOT_FOUND before waiting for anything
         try:
-            async with asyncio.timeout(timeout_s), self._slot(account.server_id):
+            async with asyncio.timeout(timeout_s):
                 stored = await self._stored(method, request_id, fingerprint)
                 if stored is not None:
                     return stored
+                # The account first, then a place in its server's queue: calls waiting for the
+                # same account hold no server capacity, and replays need none.
                 async with self._guard.hold(account_id):
                     stored = await self._stored(method, request_id, fingerprint)
                     if stored is not None:
                         return stored
-                    data = await work()
+                    async with self._slot(account.server_id):
+                        data = await work()
                     if request_id:
                         await self._remember(method, request_id, fingerprint, data)
                     return data
@@ -293,14 +296,18 @@ class AccountManager:
         """Records the order (once per request id) and provisions it when the product sets up on
         order. A retry of a FAILED or interrupted create resumes it. Returns (view, generated
         password or "")."""
+        violations = Violations()  # every bad field is named at once
+        _check_order(order, violations)
+        if not order.product_id:
+            violations.add("product_id", "required")
+            violations.raise_if_any()
         product = await self._product_for_order(order)
-        quantities = resolve_quantities(product, order.options, field="options")
-        _check_order(order)
+        quantities = resolve_quantities(product, order.options, field="options", violations=violations)
+        violations.raise_if_any()
         try:
             async with asyncio.timeout(timeout_s):
                 if request_id:
-                    async with self._db.read_one() as conn:
-                        existing = await rows.get_by_create_request(conn, request_id)
+                    existing = await self._by_create_request(request_id)
                     if existing is not None:
                         return await self._resume_order(
                             _same_order(existing, fingerprint, request_id), product
@@ -309,9 +316,15 @@ class AccountManager:
                 journal = Journal(account.id, "create", request_id)
                 journal.note("record_order", "SUCCEEDED", f"product {product.id}")
                 if not account.provision_requested:  # manual acceptance: record only
-                    async with self._db.transaction() as conn:
-                        await rows.insert_account(conn, account)
-                        await rows.add_events(conn, journal.take())
+                    try:
+                        async with self._db.transaction() as conn:
+                            await rows.insert_account(conn, account)
+                            await rows.add_events(conn, journal.take())
+                    except IntegrityError:  # a concurrent twin with the same request id won
+                        existing = await self._by_create_request(request_id)
+                        if existing is None:
+                            raise
+                        return await self.view(_same_order(existing, fingerprint, request_id)), ""
                     return await self.view(account, {product.id: product}), ""
                 try:
                     async with self._guard.hold(account.id, leased=True) as lease:
@@ -330,13 +343,16 @@ class AccountManager:
                             )
                         lease.released = True  # the final save released it
                 except CreateRequestTaken:
-                    async with self._db.read_one() as conn:
-                        existing = await rows.get_by_create_request(conn, request_id)
+                    existing = await self._by_create_request(request_id)
                     assert existing is not None
                     return await self._resume_order(_same_order(existing, fingerprint, request_id), product)
                 return await self.view(result.account, {product.id: product}), result.generated_password
         except TimeoutError as exc:
             raise _deadline("") from exc
+
+    async def _by_create_request(self, request_id: str) -> Account | None:
+        async with self._db.read_one() as conn:
+            return await rows.get_by_create_request(conn, request_id)
 
     async def _resume_order(self, account: Account, product: Product) -> tuple[AccountView, str]:
         """A repeated order: wait for a run in progress, then answer, resuming it if unfinished
@@ -354,10 +370,6 @@ class AccountManager:
         return await self._provisioner.hand_over_password(account, Journal(account.id, operation, request_id))
 
     async def _product_for_order(self, order: Order) -> Product:
-        if not order.product_id:
-            violations = Violations()
-            violations.add("product_id", "required")
-            violations.raise_if_any()
         try:
             return await self._recent_product(order.product_id)
         except ServiceError as err:
@@ -703,8 +715,7 @@ def _check_password(
         found.raise_if_any()
 
 
-def _check_order(order: Order) -> None:
-    violations = Violations()
+def _check_order(order: Order, violations: Violations) -> None:
     customer = order.customer
     if not (customer.email or customer.first_name or customer.reference):
         violations.add("customer", "give at least one of email, first_name or reference")
@@ -719,4 +730,3 @@ def _check_order(order: Order) -> None:
         violations.add("customer.email", "not an e-mail address")
     _check_length("username", order.username, 100, violations)
     _check_password("password", order.password, required=False, violations=violations)
-    violations.raise_if_any()
