@@ -8,7 +8,6 @@ import aiohttp
 
 from .support import Api, make_sim
 
-
 # The SDKs' LiveUserConnection and OSInfo (lower-case keys).
 LIVE_CONNECTION_FIELDS = {
     "Username",

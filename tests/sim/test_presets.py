@@ -104,7 +104,7 @@ async def test_simulator_takes_a_profile_and_its_version(session: aiohttp.Client
         assert sim.state.version.text == "25.9.0"
         reply = await Api(sim, session).call("policies/get", PolicyID="nope")
         assert reply.body == {"Status": 500, "Message": "Política no encontrada"}
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="unknown behaviour profile"):
         make_sim(behaviour="nice")
 
 

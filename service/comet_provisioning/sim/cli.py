@@ -73,8 +73,15 @@ def _add_behaviour_arguments(parser: argparse.ArgumentParser) -> None:
                 flag, dest=dest, action=argparse.BooleanOptionalAction, default=None, help=spec.help
             )
         else:
+            metavar = None if spec.choices else spec.kind.__name__.upper()
             group.add_argument(
-                flag, dest=dest, type=spec.kind, choices=spec.choices, default=None, help=spec.help
+                flag,
+                dest=dest,
+                type=spec.kind,
+                choices=spec.choices,
+                default=None,
+                metavar=metavar,
+                help=f"{spec.help} (default {spec.default!r})",
             )
 
 
