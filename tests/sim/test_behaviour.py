@@ -7,6 +7,7 @@ from typing import Any
 import aiohttp
 import pytest
 from comet_provisioning.sim import DEFAULT_PROVIDER_ID, Behaviour, CometSimulator
+from comet_provisioning.sim.messages import translate
 
 from .support import Api, make_sim
 
@@ -231,6 +232,19 @@ async def test_codes_are_not_translated(session: aiohttp.ClientSession) -> None:
     async with make_sim(behaviour=Behaviour(language="es"), totp_required=True) as sim:
         api = Api(sim, session)
         assert (await api.call("meta/version")).body == {"Status": 403, "Message": "ERR_TOTP_REQUIRED"}
+
+
+def test_translate_fills_templates_and_keeps_codes() -> None:
+    assert translate("Invalid username: must be at least 6 characters", "es") == (
+        "Nombre de usuario no válido: debe tener al menos 6 caracteres"
+    )
+    assert translate("Missing required parameter 'TargetUser'", "es") == (
+        "Falta el parámetro obligatorio 'TargetUser'"
+    )
+    assert translate("ERR_USER_EXISTS", "es") == "ERR_USER_EXISTS"
+    assert translate("User not found", "en") == "User not found"
+    with pytest.raises(ValueError, match="unknown language"):
+        translate("OK", "fr")
 
 
 def _fields(behaviour: Behaviour) -> dict[str, Any]:

@@ -233,6 +233,8 @@ PRESETS: Mapping[str, Behaviour] = MappingProxyType(
         "reference": Behaviour(),
         "legacy": _LEGACY,
         "translated": Behaviour(language="es", duplicate_user="message-500", unknown_policy="error-500"),
+        # Clock ahead: to a client that compares CreateTime with its own clock, a user someone
+        # created just before its add-user looks created after it.
         "hostile": dataclasses.replace(
             _LEGACY, proxy_502_every=7, proxy_after_fraction=0.5, clock_offset_s=45.0
         ),
