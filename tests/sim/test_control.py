@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import aiohttp
-from comet_provisioning.sim import CometSimulator
+from comet_provisioning.sim import DEFAULT_PROVIDER_ID, CometSimulator
 
 from .support import Api
 
@@ -141,3 +141,68 @@ async def test_config_switches_version_and_installer(api: Api, sim: CometSimulat
         assert len(await resp.read()) == 1000
     async with api.session.post(f"{sim.base_url}/__sim__/config", json={"version": "banana"}) as resp:
         assert resp.status == 400
+
+
+async def test_behaviour_over_http(api: Api, sim: CometSimulator) -> None:
+    current = await _get(api.session, sim, "behaviour")
+    assert current["profile"] == "reference"
+    assert current["duplicate_user"] == "code-400"
+    legacy = await _post(api.session, sim, "behaviour", {"profile": "legacy"})
+    assert legacy["profile"] == "legacy"
+    assert sim.state.version.text == "20.9.0"
+    assert (await api.call("get-user-profile", TargetUser="ghost01")).body["Status"] == 403
+    changed = await _post(api.session, sim, "behaviour", {"language": "es", "proxy_502_every": 0})
+    assert changed["profile"] is None
+    assert changed["stale_hash"] == "message-400"  # the other switches stay
+    assert (await api.call("get-user-profile", TargetUser="ghost01")).body["Message"] == "No autorizado"
+    await _post(api.session, sim, "config", {"version": "22.3.9"})
+    await _post(api.session, sim, "behaviour", {"null_empty": False})
+    assert sim.state.version.text == "22.3.9"  # only a profile or "version" presents a version
+    both = await _post(api.session, sim, "behaviour", {"profile": "translated", "clock_offset_s": 30})
+    assert (both["language"], both["clock_offset_s"]) == ("es", 30.0)
+    assert sim.state.version.text == "22.3.9"  # translated names no version
+    assert (await _get(api.session, sim, "behaviour")) == both
+    for bad in (
+        {"profile": "nice"},
+        {"language": "fr"},
+        {"proxy_502_every": -2},
+        {"nope": 1},
+        {"profile": 3},
+    ):
+        async with api.session.post(f"{sim.base_url}/__sim__/behaviour", json=bad) as resp:
+            assert resp.status == 400, bad
+    assert (await _get(api.session, sim, "behaviour")) == both
+
+
+async def test_reset_keeps_the_behaviour(api: Api, sim: CometSimulator) -> None:
+    await _post(api.session, sim, "behaviour", {"profile": "hostile"})
+    await _post(api.session, sim, "reset")
+    assert (await _get(api.session, sim, "behaviour"))["profile"] == "hostile"
+    assert sim.state.version.text == "20.9.0"
+    # The proxy's count restarts with the reset: the 7th call after it is the first 502.
+    statuses = [(await api.call("meta/version")).http_status for _ in range(7)]
+    assert statuses == [200] * 6 + [502]
+
+
+async def test_counters_snapshot_and_since_over_http(api: Api, sim: CometSimulator) -> None:
+    await api.add_user("alice01")
+    taken = await _post(api.session, sim, "counters/snapshot", {"name": "op"})
+    assert taken == {"name": "op", "calls": {"add-user": 1}}
+    await _post(api.session, sim, "counters/snapshot")  # "default"
+    await api.body("get-user-profile-and-hash", TargetUser="alice01")
+    await api.body("request-storage-vault", TargetUser="alice01", StorageProvider=DEFAULT_PROVIDER_ID)
+    await api.call("get-user-profile", TargetUser="ghost01")  # a failed call is a call too
+    since = await _get(api.session, sim, "counters/since?name=op")
+    assert since == {"get-user-profile-and-hash": 1, "request-storage-vault": 1, "get-user-profile": 1}
+    assert await _get(api.session, sim, "counters/since") == since
+    async with api.session.get(f"{sim.base_url}/__sim__/counters/since?name=nope") as resp:
+        assert resp.status == 404
+    await _post(api.session, sim, "counters/snapshot", {"name": "before-reset"})
+    await _post(api.session, sim, "counters/reset")
+    async with api.session.get(f"{sim.base_url}/__sim__/counters/since?name=before-reset") as resp:
+        assert resp.status == 404  # a reset drops the named snapshots
+    old = sim.counters.snapshot()
+    sim.counters.reset()
+    sim.counters.marks["old"] = old
+    async with api.session.get(f"{sim.base_url}/__sim__/counters/since?name=old") as resp:
+        assert resp.status == 409

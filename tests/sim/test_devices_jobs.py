@@ -8,6 +8,20 @@ import aiohttp
 
 from .support import Api, make_sim
 
+# The SDKs' LiveUserConnection and OSInfo (lower-case keys).
+LIVE_CONNECTION_FIELDS = {
+    "Username",
+    "DeviceID",
+    "ReportedVersion",
+    "ReportedPlatform",
+    "ReportedPlatformVersion",
+    "DeviceTimeZone",
+    "IPAddress",
+    "ConnectionTime",
+    "AllowsFilenames",
+}
+OS_INFO_KEYS = {"version", "distribution", "build", "os", "arch"}
+
 
 def _rule(field: str, op: str, value: str) -> dict[str, object]:
     return {"ClauseType": "", "RuleField": f"BackupJobDetail.{field}", "RuleOperator": op, "RuleValue": value}
@@ -20,8 +34,11 @@ async def test_list_active_and_username_filter(api: Api) -> None:
     everything = await api.body("dispatcher/list-active")
     assert set(everything) == {a, b}
     assert everything[b]["ReportedPlatform"] == "linux"
-    for key in ("Username", "DeviceID", "ReportedVersion", "ReportedPlatform", "IPAddress", "ConnectionTime"):
-        assert key in everything[a]
+    assert set(everything[a]) == LIVE_CONNECTION_FIELDS
+    assert everything[a]["ReportedPlatform"] == "windows/amd64"
+    assert everything[a]["DeviceTimeZone"] == "UTC"
+    assert set(everything[a]["ReportedPlatformVersion"]) == OS_INFO_KEYS
+    assert everything[a]["ReportedPlatformVersion"]["os"] == "windows"
     assert set(await api.body("dispatcher/list-active", UserNameFilter="alice01")) == {a}
 
 
@@ -106,3 +123,24 @@ async def test_bad_search_query(api: Api) -> None:
     for query in ({"ClauseType": "xor"}, _rule("Username", "str_like", "x"), "nope"):
         reply = await api.call("get-jobs-for-custom-search", Query=query)
         assert reply.body["Status"] == 400, query
+
+
+async def test_devices_carry_vendor_field_names(api: Api) -> None:
+    state = api.sim.state
+    state.seed_user("alice01")
+    laptop = state.seed_device("alice01", friendly_name="Laptop", platform="windows")
+    server = state.seed_device("alice01", friendly_name="NAS", platform="linux")
+    mac = state.seed_device("alice01", platform="macos")
+    devices = (await api.body("get-user-profile", TargetUser="alice01"))["Devices"]
+    for device_id, goos in ((laptop, "windows"), (server, "linux"), (mac, "darwin")):
+        device = devices[device_id]
+        assert set(device["PlatformVersion"]) == OS_INFO_KEYS
+        assert device["PlatformVersion"]["os"] == goos
+        assert device["DeviceTimezone"] == "UTC"  # the device's spelling; a live connection says TimeZone
+        assert device["RegistrationTime"] > 0
+        assert device["ClientVersion"]
+    assert devices[laptop]["PlatformVersion"]["distribution"] == "Windows 10 Pro"
+    conn = state.seed_connection("alice01", server, platform="linux")
+    live = (await api.body("dispatcher/list-active"))[conn]
+    assert live["ReportedPlatform"] == "linux/amd64"
+    assert live["ReportedPlatformVersion"] == devices[server]["PlatformVersion"]

@@ -22,6 +22,26 @@ async def test_meta_version_fields(api: Api) -> None:
     assert body["Version"] == "25.9.0"
     assert body["ServerStartTime"] <= body["CurrentTime"]
     assert "Status" not in body
+    # The rest of the SDKs' ServerMetaVersionInfo.
+    for key in (
+        "SoftwareBuildRole",
+        "OverseerRole",
+        "ConstellationRole",
+        "ExperimentalOptions",
+        "ServerLicenseHash",
+        "ServerLicenseFeatureSet",
+        "ServerLicenseLimit",
+        "ConfiguredDevices",
+        "BoosterLimit",
+        "LicenseValidUntil",
+        "EmailsSentSuccessfully",
+        "EmailsSentErrors",
+        "EmailsWaitingInQueue",
+        "ScheduledEmailThreadCurrentState",
+        "SelfBackup",
+    ):
+        assert key in body, key
+    assert body["ServerStartHash"] == api.sim.state.server_start_hash
 
 
 async def test_presents_old_version(session: aiohttp.ClientSession) -> None:
@@ -33,6 +53,7 @@ async def test_presents_old_version(session: aiohttp.ClientSession) -> None:
 async def test_account_properties(api: Api) -> None:
     body = await api.body("account/properties")
     assert set(body) >= {"OrganizationID", "Permissions", "Security"}
+    assert "TOTPKeyEncryptionFormat" in body["Security"]
 
 
 async def test_unknown_endpoint_is_404(api: Api) -> None:

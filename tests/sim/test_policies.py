@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from .support import Api
+import aiohttp
+
+from .support import Api, make_sim
 
 GROUP_POLICY = {
     "Description": "WHMCS product 7",
@@ -70,3 +72,23 @@ async def test_list_filters_by_organization(api: Api) -> None:
     await api.body("policies/set", PolicyID="b", Policy={**GROUP_POLICY, "OrganizationID": "org-b"})
     assert set(await api.body("policies/list", TargetOrganization="org-b")) == {"b"}
     assert set(await api.body("policies/list")) == {"a", "b"}
+
+
+async def test_list_full_returns_every_policy_body(api: Api) -> None:
+    assert await api.body("policies/list-full") == {}
+    await api.body("policies/set", PolicyID="a", Policy={**GROUP_POLICY, "OrganizationID": "org-a"})
+    await api.body("policies/set", PolicyID="b", Policy={**GROUP_POLICY, "OrganizationID": "org-b"})
+    full = await api.body("policies/list-full")
+    assert full == {
+        "a": {**GROUP_POLICY, "OrganizationID": "org-a"},
+        "b": {**GROUP_POLICY, "OrganizationID": "org-b"},
+    }
+    assert set(await api.body("policies/list-full", TargetOrganization="org-a")) == {"a"}
+
+
+async def test_list_full_ignores_the_organization_before_22_3_7(session: aiohttp.ClientSession) -> None:
+    async with make_sim(version="22.3.6") as sim:
+        api = Api(sim, session)
+        await api.body("policies/set", PolicyID="a", Policy={**GROUP_POLICY, "OrganizationID": "org-a"})
+        await api.body("policies/set", PolicyID="b", Policy=GROUP_POLICY)
+        assert set(await api.body("policies/list-full", TargetOrganization="org-a")) == {"a", "b"}

@@ -96,12 +96,20 @@ async def test_server_owned_fields_keep_server_values(api: Api) -> None:
         "CreationGUID": "y",
         "CreateTime": 1,
         "PasswordRecovery": "",
+        "TOTPKeyEncryptionFormat": 7,
     }
     await api.body(
         "set-user-profile-hash", TargetUser="alice01", ProfileData=tampered, RequireHash=profile_hash
     )
     stored = api.sim.state.users["alice01"].profile
-    for key in ("Username", "PasswordHash", "CreationGUID", "CreateTime", "PasswordRecovery"):
+    for key in (
+        "Username",
+        "PasswordHash",
+        "CreationGUID",
+        "CreateTime",
+        "PasswordRecovery",
+        "TOTPKeyEncryptionFormat",
+    ):
         assert stored[key] == original[key], key
     assert "mallory" not in api.sim.state.users
 

@@ -33,6 +33,8 @@ async def test_add_user_creates_a_realistic_profile(api: Api) -> None:
     assert profile["CreationGUID"]
     assert profile["PasswordHash"]
     assert profile["PasswordRecovery"]
+    assert profile["TOTPKeyEncryptionFormat"] == 0  # the SDKs' name
+    assert "TOTPKeyEncodingFormat" not in profile
     for key in EXTRA_PROFILE_FIELDS:
         assert key in profile
     assert api.sim.state.users["alice01"].password == "password-123"

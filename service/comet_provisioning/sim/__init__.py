@@ -7,11 +7,15 @@ It imports nothing of the service, so it can stand in for Comet without sharing 
         sim.state.seed_user("alice01")
         sim.faults.fail_after_commit("add-user")
         ...  # point a client at sim.base_url
+
+`behaviour=` picks how it answers where the contract leaves the reply open (a name from
+`BEHAVIOUR_PROFILES`, or a `Behaviour`): parametrize service tests over the profiles.
 """
 
 from __future__ import annotations
 
-from .counters import Counters
+from .behaviour import BEHAVIOUR_PROFILES, PRESETS, Behaviour, resolve_behaviour
+from .counters import CallSnapshot, Counters, CountersReset
 from .faults import FAULT_KINDS, FaultRule, Faults
 from .installer import PLATFORMS, installer_digest
 from .profiles import EXTRA_PROFILE_FIELDS, SERVER_OWNED_FIELDS
@@ -20,6 +24,7 @@ from .state import DEFAULT_PROVIDER_ID, DEFAULT_PROVIDER_NAME, SimState, UserRec
 from .versions import DEFAULT_VERSION, OLD_VERSION, ServerVersion
 
 __all__ = [
+    "BEHAVIOUR_PROFILES",
     "DEFAULT_PROVIDER_ID",
     "DEFAULT_PROVIDER_NAME",
     "DEFAULT_VERSION",
@@ -27,13 +32,18 @@ __all__ = [
     "FAULT_KINDS",
     "OLD_VERSION",
     "PLATFORMS",
+    "PRESETS",
     "SERVER_OWNED_FIELDS",
+    "Behaviour",
+    "CallSnapshot",
     "CometSimulator",
     "Counters",
+    "CountersReset",
     "FaultRule",
     "Faults",
     "ServerVersion",
     "SimState",
     "UserRecord",
     "installer_digest",
+    "resolve_behaviour",
 ]

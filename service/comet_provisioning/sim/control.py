@@ -11,7 +11,9 @@ from typing import Any
 
 from aiohttp import web
 
+from .behaviour import resolve_behaviour
 from .context import SIM_KEY, SimContext
+from .counters import CountersReset
 from .state import SimState
 
 __all__ = ["CONTROL_PREFIX", "add_routes", "apply_seed", "state_snapshot"]
@@ -130,6 +132,51 @@ async def reset_counters(request: web.Request) -> web.Response:
     return web.json_response(counters.to_json())
 
 
+async def snapshot_counters(request: web.Request) -> web.Response:
+    """Keep a snapshot of the calls per endpoint under a name (body `{"name"}`, default "default")."""
+    counters = _sim(request).counters
+    name = str((await _json_body(request)).get("name", "default"))
+    snap = counters.snapshot()
+    counters.marks[name] = snap
+    return web.json_response({"name": name, "calls": dict(snap.calls)})
+
+
+async def counters_since(request: web.Request) -> web.Response:
+    """`{endpoint: n}`: the calls made since the named snapshot (`?name=`, default "default")."""
+    counters = _sim(request).counters
+    name = request.query.get("name", "default")
+    snap = counters.marks.get(name)
+    if snap is None:
+        raise web.HTTPNotFound(text=f"no counters snapshot named {name!r}")
+    try:
+        return web.json_response(counters.since(snap))
+    except CountersReset as exc:
+        raise web.HTTPConflict(text=str(exc)) from None
+
+
+async def get_behaviour(request: web.Request) -> web.Response:
+    return web.json_response(_sim(request).behaviour.to_json())
+
+
+async def set_behaviour(request: web.Request) -> web.Response:
+    """Select a profile and/or change switches: `{"profile": NAME, "<switch>": value, ...}`.
+
+    Without "profile" the switches change the current behaviour. The profile's Comet version is
+    presented when a profile is selected or "version" is given.
+    """
+    sim = _sim(request)
+    body = await _json_body(request)
+    profile = body.pop("profile", None)
+    try:
+        if profile is not None and not isinstance(profile, str):
+            raise ValueError("profile must be a profile name")
+        behaviour = resolve_behaviour(profile if profile is not None else sim.behaviour, body)
+    except (TypeError, ValueError) as exc:
+        raise web.HTTPBadRequest(text=f"invalid behaviour: {exc}") from None
+    sim.apply_behaviour(behaviour, with_version=profile is not None or "version" in body)
+    return web.json_response(behaviour.to_json())
+
+
 async def get_faults(request: web.Request) -> web.Response:
     return web.json_response(_sim(request).faults.to_json())
 
@@ -152,7 +199,7 @@ async def clear_faults(request: web.Request) -> web.Response:
 
 
 async def reset(request: web.Request) -> web.Response:
-    """Back to an empty server: data, counters and faults (admins and version are kept)."""
+    """Back to an empty server: data, counters and faults (admins, version and behaviour are kept)."""
     sim = _sim(request)
     sim.state.reset()
     sim.counters.reset()
@@ -206,6 +253,10 @@ def add_routes(app: web.Application) -> None:
     app.router.add_get(p + "/users/{username}", get_user)
     app.router.add_get(f"{p}/counters", get_counters)
     app.router.add_post(f"{p}/counters/reset", reset_counters)
+    app.router.add_post(f"{p}/counters/snapshot", snapshot_counters)
+    app.router.add_get(f"{p}/counters/since", counters_since)
+    app.router.add_get(f"{p}/behaviour", get_behaviour)
+    app.router.add_post(f"{p}/behaviour", set_behaviour)
     app.router.add_get(f"{p}/faults", get_faults)
     app.router.add_post(f"{p}/faults", set_faults)
     app.router.add_delete(f"{p}/faults", clear_faults)

@@ -2,15 +2,31 @@
 faults, and TCP connections (open now and the peak).
 
 Tests assert on these instead of on what their own client thinks it did: "add-user ran exactly once
-for alice", "the pool never held more than 10 connections".
+for alice", "the pool never held more than 10 connections", and, with `snapshot()` / `since()`,
+"this operation made exactly these Comet calls".
 """
 
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any
 
-__all__ = ["Counters"]
+__all__ = ["CallSnapshot", "Counters", "CountersReset"]
+
+
+class CountersReset(ValueError):
+    """The counters were reset after the snapshot was taken, so a difference means nothing."""
+
+
+@dataclass(frozen=True)
+class CallSnapshot:
+    """Calls per endpoint at one moment (a copy: later calls do not change it)."""
+
+    calls: Mapping[str, int]
+    generation: int
 
 
 class Counters:
@@ -18,6 +34,7 @@ class Counters:
 
     def __init__(self) -> None:
         self.open_connections = 0
+        self.generation = 0
         self.reset()
 
     def reset(self) -> None:
@@ -35,6 +52,9 @@ class Counters:
         self.peak_in_flight = 0
         self.bytes_streamed = 0
         self.chunks_streamed = 0
+        self.generation += 1
+        # Snapshots kept by name for the control API (in-process callers hold their own).
+        self.marks: dict[str, CallSnapshot] = {}
 
     # --- recording -------------------------------------------------------------------------
 
@@ -65,6 +85,17 @@ class Counters:
         self.in_flight -= 1
 
     # --- reading ---------------------------------------------------------------------------
+
+    def snapshot(self) -> CallSnapshot:
+        """Calls per endpoint now; costs one copy of a dict with one entry per endpoint."""
+        return CallSnapshot(MappingProxyType(dict(self.calls)), self.generation)
+
+    def since(self, snapshot: CallSnapshot) -> dict[str, int]:
+        """{endpoint: calls made since `snapshot`}, only endpoints that were called."""
+        if snapshot.generation != self.generation:
+            raise CountersReset("the counters were reset after this snapshot")
+        before = snapshot.calls
+        return {ep: n - before.get(ep, 0) for ep, n in self.calls.items() if n != before.get(ep, 0)}
 
     def calls_for(self, endpoint: str, target_user: str) -> int:
         return self.calls_by_target[(endpoint, target_user)]

@@ -10,6 +10,7 @@ tests reproduce "add-user succeeded but the client never heard".
 from __future__ import annotations
 
 import fnmatch
+import math
 import random
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -85,6 +86,8 @@ class Faults:
         self.hash_conflicts = 0
         self.default_hang_s = 3600.0
         self._lockouts = _LockoutTracker()
+        self._proxy_calls = 0
+        self._proxy_fired = 0
 
     def reseed(self, seed: int | None) -> None:
         self._seed = seed
@@ -179,6 +182,23 @@ class Faults:
             if rule.kind != "delay":
                 failure_chosen = True
         return fired
+
+    def proxy_pick(self, every: int, after_fraction: float) -> FaultRule | None:
+        """A reverse proxy that answers every `every`-th admin call with an HTML 502.
+
+        Of those 502s, `after_fraction` come after Comet processed the call (its effect happened,
+        the reply is lost) and the rest before (no effect). The split is spread evenly and
+        deterministically: at 0.5 they alternate before, after, before, ...
+        """
+        if every <= 0:
+            return None
+        self._proxy_calls += 1
+        if self._proxy_calls % every:
+            return None
+        fired = self._proxy_fired
+        self._proxy_fired += 1
+        after = math.floor((fired + 1) * after_fraction) > math.floor(fired * after_fraction)
+        return FaultRule("*", "http502", after_commit=after)
 
     def take_hash_conflict(self) -> bool:
         if self.hash_conflicts > 0:

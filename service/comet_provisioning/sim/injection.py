@@ -28,15 +28,20 @@ def _abort(request: web.Request) -> None:
         request.transport.abort()
 
 
-async def inject(request: web.Request, sim: SimContext, rule: FaultRule) -> web.StreamResponse:
-    """Answer (or fail to answer) as `rule.kind` says; raises ConnectionAborted for reset/hang."""
-    sim.counters.faults[f"{rule.kind}{'_after_commit' if rule.after_commit else ''}"] += 1
+async def inject(
+    request: web.Request, sim: SimContext, rule: FaultRule, *, label: str | None = None
+) -> web.StreamResponse:
+    """Answer (or fail to answer) as `rule.kind` says; raises ConnectionAborted for reset/hang.
+
+    `label` names the fault in `counters.faults` (default: the kind, `_after_commit` when after).
+    """
+    sim.counters.faults[label or f"{rule.kind}{'_after_commit' if rule.after_commit else ''}"] += 1
     if rule.kind == "http502":
         return web.Response(status=502, text=BAD_GATEWAY_HTML, content_type="text/html")
     if rule.kind == "http500":
         return web.Response(status=500, text="500 Internal Server Error", content_type="text/plain")
     if rule.kind == "status500":
-        return web.json_response({"Status": 500, "Message": "Internal server error (simulated)"})
+        return sim.json_reply({"Status": 500, "Message": "Internal server error (simulated)"})
     if rule.kind == "hang":
         hang_s = rule.hang_s if rule.hang_s is not None else sim.faults.default_hang_s
         with contextlib.suppress(asyncio.TimeoutError):

@@ -34,7 +34,7 @@ SERVER_OWNED_FIELDS: tuple[str, ...] = (
     "PasswordFormat",
     "PasswordHash",
     "PasswordRecovery",
-    "TOTPKeyEncodingFormat",
+    "TOTPKeyEncryptionFormat",
     "TOTPKey",
 )
 
@@ -91,7 +91,7 @@ def new_profile(
         "PasswordFormat": _PASSWORD_FORMAT_SIM,
         "PasswordHash": password_hash(username, password, salt),
         "PasswordRecovery": recovery,
-        "TOTPKeyEncodingFormat": 0,
+        "TOTPKeyEncryptionFormat": 0,
         "TOTPKey": "",
         "CreateTime": create_time,
         "CreationGUID": creation_guid,

@@ -15,6 +15,7 @@ from aiohttp import web
 from aiohttp.web_protocol import RequestHandler
 
 from .app import build_app
+from .behaviour import Behaviour, resolve_behaviour
 from .context import DEFAULT_INSTALLER_SIZE, SimContext, SimSettings
 from .control import state_snapshot
 from .counters import Counters
@@ -36,15 +37,19 @@ class CometSimulator:
         *,
         admin_user: str = "admin",
         admin_password: str = "admin-password",  # noqa: S107 - a test double's well-known default
-        version: str = DEFAULT_VERSION,
+        version: str | None = None,
         latency_ms: float = 0.0,
         jitter_ms: float = 0.0,
         installer_size: int = DEFAULT_INSTALLER_SIZE,
         seed: int | None = None,
         state_file: str | Path | None = None,
         totp_required: bool = False,
+        behaviour: str | Behaviour | None = None,
     ) -> None:
-        self.state = SimState(version=version, seed=seed)
+        """`behaviour`: a profile name (see `BEHAVIOUR_PROFILES`) or a `Behaviour`; default reference.
+        `version` overrides the profile's; without either the simulator presents DEFAULT_VERSION."""
+        chosen = resolve_behaviour(behaviour)
+        self.state = SimState(version=version or chosen.version or DEFAULT_VERSION, seed=seed)
         self.state.add_admin(admin_user, admin_password, totp_required=totp_required)
         self.admin_user = admin_user
         self.admin_password = admin_password
@@ -55,15 +60,29 @@ class CometSimulator:
         if self.state_file is not None and self.state_file.exists():
             self.state.load(self.state_file)
             self.state.add_admin(admin_user, admin_password, totp_required=totp_required)
-        self._context: SimContext | None = None
+        self._context = SimContext(self.state, self.faults, self.counters, self.settings)
+        self._context.apply_behaviour(chosen, with_version=False)
         self._runner: web.AppRunner | None = None
         self.base_url: str | None = None
 
     @property
     def context(self) -> SimContext:
-        if self._context is None:
-            self._context = SimContext(self.state, self.faults, self.counters, self.settings)
         return self._context
+
+    @property
+    def behaviour(self) -> Behaviour:
+        """How this server answers where the contract leaves the reply open."""
+        return self._context.behaviour
+
+    def set_behaviour(self, behaviour: str | Behaviour | None = None, **overrides: Any) -> Behaviour:
+        """Select a profile (name or object; None keeps the current one) and/or change switches.
+
+        A selected profile's Comet version is presented too, as is `version=` among the overrides.
+        """
+        base = self._context.behaviour if behaviour is None else behaviour
+        chosen = resolve_behaviour(base, overrides)
+        self._context.apply_behaviour(chosen, with_version=behaviour is not None or "version" in overrides)
+        return chosen
 
     def admin_form(self) -> dict[str, str]:
         """The auth fields for this simulator's admin, to merge into a request body."""
@@ -136,7 +155,11 @@ class CometSimulator:
         return f"{self.base_url}/api/v1/admin/{endpoint}"
 
     def __repr__(self) -> str:
-        return f"CometSimulator(version={self.state.version.text!r}, base_url={self.base_url!r})"
+        name = self.behaviour.preset_name() or "custom"
+        return (
+            f"CometSimulator(version={self.state.version.text!r}, behaviour={name!r}, "
+            f"base_url={self.base_url!r})"
+        )
 
     def snapshot(self, *, profiles: bool = True) -> dict[str, Any]:
         """The same JSON view of the data that `GET /__sim__/state` returns."""

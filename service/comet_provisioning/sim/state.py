@@ -30,14 +30,40 @@ __all__ = [
     "Session",
     "SimState",
     "UserRecord",
+    "os_info",
+    "profile_map",
 ]
 
 DEFAULT_PROVIDER_ID = "5D2D8F1A0C7B4E39"
+
+# OSInfo as a device reports it (the SDKs' keys are lower case), per seeded platform name.
+_OS_INFO: dict[str, JsonObject] = {
+    "windows": {"version": "2009", "distribution": "Windows 10 Pro", "build": "19045", "arch": "amd64"},
+    "linux": {"version": "12", "distribution": "debian", "build": "", "arch": "amd64"},
+    "darwin": {"version": "14.5", "distribution": "macOS", "build": "23F79", "arch": "arm64"},
+}
 DEFAULT_PROVIDER_NAME = "Comet Storage (simulated)"
 
 DESTINATION_COMET = 1003
 JOB_BACKUP = 4001
 JOB_SUCCESS = 5000
+
+
+def os_info(platform: str) -> JsonObject:
+    """The OSInfo object (`version`, `distribution`, `build`, `os`, `arch`) for a platform name."""
+    goos = "darwin" if platform in ("macos", "darwin") else platform
+    info = dict(_OS_INFO.get(goos, {"version": "", "distribution": goos, "build": "", "arch": "amd64"}))
+    info["os"] = goos
+    return info
+
+
+def profile_map(profile: JsonObject, key: str) -> JsonObject:
+    """The map under `key`, created when absent or null (a client may write back an old server's null)."""
+    value = profile.get(key)
+    if not isinstance(value, dict):
+        value = {}
+        profile[key] = value
+    return value
 
 
 @dataclass
@@ -100,10 +126,12 @@ class SimState:
     ) -> None:
         self.version = ServerVersion(version)
         self.clock = clock
+        # How far the simulated server's clock is ahead of `clock` (the host's); a behaviour switch.
+        self.clock_offset_s = 0.0
         self.ids = IdSource(seed)
         self._seed = seed
         self.admins: dict[str, AdminAccount] = {}
-        self.server_start_time = int(clock())
+        self._started_at = clock()
         self.server_start_hash = self.ids.token(16)
         self._init_data()
 
@@ -121,7 +149,12 @@ class SimState:
         self._policy_revision = 0
 
     def now(self) -> int:
-        return int(self.clock())
+        """Unix seconds on the simulated server's clock: every time it hands out comes from here."""
+        return int(self.clock() + self.clock_offset_s)
+
+    @property
+    def server_start_time(self) -> int:
+        return int(self._started_at + self.clock_offset_s)
 
     def set_version(self, version: str) -> None:
         self.version = ServerVersion(version)
@@ -224,11 +257,13 @@ class SimState:
             {"Username": username, "UninstallConfig": uninstall_config, "Time": self.now()}
         )
 
-    def add_comet_vault(self, record: UserRecord, description: str, self_address: str) -> str:
+    def add_comet_vault(
+        self, record: UserRecord, description: str, self_address: str, device_id: str = ""
+    ) -> str:
         """Append a new Comet-storage vault (DestinationType 1003) and return its id."""
         dest_id = self.ids.guid()
         now = self.now()
-        destinations = record.profile.setdefault("Destinations", {})
+        destinations = profile_map(record.profile, "Destinations")
         destinations[dest_id] = {
             "Description": description,
             "DestinationType": DESTINATION_COMET,
@@ -245,6 +280,7 @@ class SimState:
             },
             "DefaultRetention": {"Mode": 801, "Ranges": []},
             "RebrandStorage": False,
+            "AssociatedDevices": [device_id] if device_id else [],
         }
         record.touch()
         return dest_id
@@ -302,17 +338,13 @@ class SimState:
     ) -> str:
         record = self._user(username)
         device_id = device_id or self.ids.guid()
-        record.profile.setdefault("Devices", {})[device_id] = {
+        profile_map(record.profile, "Devices")[device_id] = {
             "FriendlyName": friendly_name,
             "RegistrationTime": self.now(),
-            "PlatformVersion": {
-                "Version": "10.0",
-                "Distribution": "",
-                "Codename": "",
-                "Architecture": "x86_64",
-                "Platform": platform,
-            },
+            "PlatformVersion": os_info(platform),
+            "DeviceTimezone": "UTC",
             "ClientVersion": self.version.text,
+            "Sources": {},
             **extra,
         }
         record.touch()
@@ -334,7 +366,7 @@ class SimState:
         item_id = item_id or self.ids.guid()
         job = self._job_template(username, SourceGUID=item_id, DeviceID=owner_device, TotalSize=total_size)
         job.update(last_job or {})
-        record.profile.setdefault("Sources", {})[item_id] = {
+        profile_map(record.profile, "Sources")[item_id] = {
             "Description": description,
             "Engine": engine,
             "OwnerDevice": owner_device,
@@ -360,7 +392,7 @@ class SimState:
     ) -> str:
         record = self._user(username)
         destination_id = destination_id or self.ids.guid()
-        record.profile.setdefault("Destinations", {})[destination_id] = {
+        profile_map(record.profile, "Destinations")[destination_id] = {
             "Description": description,
             "DestinationType": destination_type,
             "StorageLimitEnabled": storage_limit_bytes is not None,
@@ -387,17 +419,23 @@ class SimState:
         username: str,
         device_id: str = "",
         connection_id: str | None = None,
+        *,
+        platform: str = "windows",
         **fields: Any,
     ) -> str:
         connection_id = connection_id or self.ids.guid()
+        info = os_info(platform)
+        # The fields of the SDKs' LiveUserConnection; ReportedPlatform is "<os>/<arch>".
         self.connections[connection_id] = {
             "Username": username,
             "DeviceID": device_id,
             "ReportedVersion": self.version.text,
-            "ReportedPlatform": "windows",
-            "ReportedTimezone": "UTC",
+            "ReportedPlatform": f"{info['os']}/{info['arch']}",
+            "ReportedPlatformVersion": info,
+            "DeviceTimeZone": "UTC",
             "IPAddress": "203.0.113.10",
             "ConnectionTime": self.now(),
+            "AllowsFilenames": True,
             **fields,
         }
         return connection_id

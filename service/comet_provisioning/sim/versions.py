@@ -88,3 +88,9 @@ class ServerVersion:
     @property
     def set_hash_returns_profile(self) -> bool:
         return self.at_least("25.6.8")
+
+    @property
+    def vault_request_returns_profile(self) -> bool:
+        """From 25.6.8 request-storage-vault takes an optional ProfileHash (a conditional request)
+        and returns ProfileHash and Profile beside DestinationID."""
+        return self.at_least("25.6.8")

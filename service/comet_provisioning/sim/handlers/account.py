@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..messages import OK
 from .base import CallContext, Handler
 
 __all__ = ["HANDLERS"]
@@ -11,13 +12,13 @@ __all__ = ["HANDLERS"]
 
 async def session_start(ctx: CallContext) -> Any:
     session = ctx.state.start_session("admin", ctx.admin.username)
-    return {"Status": 200, "Message": "OK", "SessionKey": session.key, "SessionType": "admin"}
+    return {"Status": 200, "Message": OK, "SessionKey": session.key, "SessionType": "admin"}
 
 
 async def session_start_as_user(ctx: CallContext) -> Any:
     record = ctx.target_user()
     session = ctx.state.start_session("user", record.username)
-    return {"Status": 200, "Message": "OK", "SessionKey": session.key, "SessionType": "user"}
+    return {"Status": 200, "Message": OK, "SessionKey": session.key, "SessionType": "user"}
 
 
 async def account_properties(ctx: CallContext) -> Any:
@@ -38,26 +39,42 @@ async def account_properties(ctx: CallContext) -> Any:
             "AllowPasswordAndTOTPLogin": ctx.admin.totp_required,
             "AllowPasswordAndU2FLogin": False,
             "AllowPasswordAndWebAuthnLogin": False,
-            "TOTPKeyEncodingFormat": 0,
+            "TOTPKeyEncryptionFormat": 0,
         },
     }
 
 
 async def meta_version(ctx: CallContext) -> Any:
+    """ServerMetaVersionInfo as the SDKs name it; every time is on the simulated server's clock."""
     state = ctx.state
     return {
         "Version": state.version.text,
         "VersionCodename": state.version.codename,
         "StorageRole": True,
         "AuthenticationRole": True,
+        "SoftwareBuildRole": True,
         "OverseerRole": False,
+        "ConstellationRole": False,
+        "ExperimentalOptions": [],
         "ServerStartTime": state.server_start_time,
         "ServerStartHash": state.server_start_hash,
         "CurrentTime": state.now(),
         "ServerLicenseHash": "sim-license",
         "ServerLicenseFeaturesAll": True,
+        "ServerLicenseFeatureSet": 0,
+        "ServerLicenseLimit": {},
+        "ConfiguredDevices": 0,
+        "BoosterLimit": {},
         "LicenseValidUntil": 0,
-        "ExperimentalOptions": [],
+        "EmailsSentSuccessfully": 0,
+        "EmailsSentErrors": 0,
+        "EmailsWaitingInQueue": 0,
+        "ScheduledEmailThreadCurrentState": 0,
+        "ScheduledEmailThreadLastCalculateDurationNanos": 0,
+        "ScheduledEmailThreadWaitingUntil": 0,
+        "ScheduledEmailThreadLastWakeTime": 0,
+        "ScheduledEmailThreadLastWakeSentEmails": False,
+        "SelfBackup": [],
         "Simulator": True,
     }
 

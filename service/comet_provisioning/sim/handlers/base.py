@@ -9,6 +9,8 @@ from typing import Any
 
 from aiohttp import web
 
+from .. import messages
+from ..behaviour import Behaviour
 from ..context import SimContext
 from ..state import AdminAccount, SimState, UserRecord
 
@@ -41,7 +43,7 @@ def carm(status: int, message: str) -> dict[str, Any]:
 
 
 def ok() -> dict[str, Any]:
-    return carm(200, "OK")
+    return carm(200, messages.OK)
 
 
 def parse_bool(value: str | None) -> bool:
@@ -63,6 +65,10 @@ class CallContext:
     @property
     def state(self) -> SimState:
         return self.sim.state
+
+    @property
+    def behaviour(self) -> Behaviour:
+        return self.sim.behaviour
 
     def param(self, name: str, default: str = "") -> str:
         return self.form.get(name, default)
@@ -93,8 +99,16 @@ class CallContext:
         return value
 
     def target_user(self) -> UserRecord:
-        """The TargetUser's record, or the version-dependent "User not found" error."""
+        """The TargetUser's record, or the behaviour's (and version's) "user not found" error."""
         record = self.state.users.get(self.form.get("TargetUser", ""))
         if record is None:
-            raise CometError(self.state.version.user_not_found_status, "User not found")
+            raise CometError(*self.behaviour.unknown_user_reply(self.state.version))
         return record
+
+    def profile(self, record: UserRecord) -> dict[str, Any]:
+        """A user's profile as this server returns it (effective `Policy` included)."""
+        return self.behaviour.profile_view(self.state.render_profile(record))
+
+    def collection(self, value: Any) -> Any:
+        """A top-level map or list reply, as this server returns an empty one."""
+        return self.behaviour.collection(value)

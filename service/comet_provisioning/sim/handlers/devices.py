@@ -11,9 +11,9 @@ __all__ = ["HANDLERS"]
 
 async def list_active(ctx: CallContext) -> Any:
     name = ctx.param("UserNameFilter") if ctx.state.version.supports_username_filter else ""
-    return {
-        cid: conn for cid, conn in ctx.state.connections.items() if not name or conn.get("Username") == name
-    }
+    return ctx.collection(
+        {cid: conn for cid, conn in ctx.state.connections.items() if not name or conn.get("Username") == name}
+    )
 
 
 async def refetch_profile(ctx: CallContext) -> Any:

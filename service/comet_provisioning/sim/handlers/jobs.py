@@ -12,14 +12,14 @@ __all__ = ["HANDLERS"]
 
 async def jobs_for_user(ctx: CallContext) -> Any:
     record = ctx.target_user()
-    return list(ctx.state.jobs_by_user.get(record.username, []))
+    return ctx.collection(list(ctx.state.jobs_by_user.get(record.username, [])))
 
 
 async def jobs_for_custom_search(ctx: CallContext) -> Any:
     query = ctx.json_object_param("Query")
     try:
         validate(query)
-        return [job for job in ctx.state.jobs if matches(job, query)]
+        return ctx.collection([job for job in ctx.state.jobs if matches(job, query)])
     except SearchError as exc:
         raise CometError(400, f"Invalid search query: {exc}") from None
 

@@ -5,15 +5,14 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from ..messages import OK
+from ..state import UserRecord
 from .base import CallContext, CometError, Handler, ok, parse_bool
 
-__all__ = ["HANDLERS", "MIN_PASSWORD_LENGTH"]
+__all__ = ["HANDLERS", "MIN_PASSWORD_LENGTH", "profile_and_hash"]
 
 MIN_PASSWORD_LENGTH = 8
 _USERNAME_RE = re.compile(r"^[a-zA-Z0-9_.@-]+$")
-
-ERR_USER_EXISTS = "ERR_USER_EXISTS"
-ERR_PROFILE_HASH_MISMATCH = "ERR_PROFILE_HASH_MISMATCH"
 
 
 def _check_password(password: str) -> None:
@@ -30,7 +29,7 @@ async def add_user(ctx: CallContext) -> Any:
     if len(username) < version.min_username_length:
         raise CometError(400, f"Invalid username: must be at least {version.min_username_length} characters")
     if username in ctx.state.users:
-        raise CometError(400, ERR_USER_EXISTS)
+        raise CometError(*ctx.behaviour.duplicate_user_reply())
     _check_password(password)
     ctx.state.create_user(
         username,
@@ -43,18 +42,17 @@ async def add_user(ctx: CallContext) -> Any:
     return ok()
 
 
+def profile_and_hash(ctx: CallContext, record: UserRecord) -> dict[str, Any]:
+    """The reply shape of get-user-profile-and-hash (and of the hash writes from 25.6.8)."""
+    return {"Status": 200, "Message": OK, "ProfileHash": record.profile_hash, "Profile": ctx.profile(record)}
+
+
 async def get_user_profile(ctx: CallContext) -> Any:
-    return ctx.state.render_profile(ctx.target_user())
+    return ctx.profile(ctx.target_user())
 
 
 async def get_user_profile_and_hash(ctx: CallContext) -> Any:
-    record = ctx.target_user()
-    return {
-        "Status": 200,
-        "Message": "OK",
-        "ProfileHash": record.profile_hash,
-        "Profile": ctx.state.render_profile(record),
-    }
+    return profile_and_hash(ctx, ctx.target_user())
 
 
 async def set_user_profile_hash(ctx: CallContext) -> Any:
@@ -67,15 +65,10 @@ async def set_user_profile_hash(ctx: CallContext) -> Any:
         record.touch()
         ctx.sim.counters.faults["hash_conflict"] += 1
     if required_hash != record.profile_hash:
-        raise CometError(409, ERR_PROFILE_HASH_MISMATCH)
+        raise CometError(*ctx.behaviour.stale_hash_reply("profile"))
     ctx.state.replace_profile(record, submitted)
     if ctx.state.version.set_hash_returns_profile:
-        return {
-            "Status": 200,
-            "Message": "OK",
-            "ProfileHash": record.profile_hash,
-            "Profile": ctx.state.render_profile(record),
-        }
+        return profile_and_hash(ctx, record)
     return ok()
 
 
@@ -108,12 +101,11 @@ async def delete_user(ctx: CallContext) -> Any:
 
 
 async def list_users(ctx: CallContext) -> Any:
-    return list(ctx.state.users)
+    return ctx.collection(list(ctx.state.users))
 
 
 async def list_users_full(ctx: CallContext) -> Any:
-    state = ctx.state
-    return {name: state.render_profile(record) for name, record in state.users.items()}
+    return ctx.collection({name: ctx.profile(record) for name, record in ctx.state.users.items()})
 
 
 HANDLERS: dict[str, Handler] = {
