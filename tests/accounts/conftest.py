@@ -154,6 +154,8 @@ async def make_world(sim: CometSimulator, settings: Settings) -> AsyncIterator[W
 
 
 @pytest.fixture
-async def world(comet_sim: CometSimulator, account_settings: Settings) -> AsyncIterator[World]:
-    async with make_world(comet_sim, account_settings) as world:
+async def world(profiled_sim: CometSimulator, account_settings: Settings) -> AsyncIterator[World]:
+    """Runs once per simulator profile (tests/fixtures/sim.py): the reference server, an old one
+    and one answering in Spanish."""
+    async with make_world(profiled_sim, account_settings) as world:
         yield world

@@ -109,9 +109,9 @@ async def test_limits_that_cannot_be_applied_leave_the_user_suspended_until_prov
 
 
 @pytest.fixture
-async def no_retry_world(comet_sim: CometSimulator, account_settings: Settings) -> AsyncIterator[World]:
+async def no_retry_world(profiled_sim: CometSimulator, account_settings: Settings) -> AsyncIterator[World]:
     async with make_world(
-        comet_sim, dataclasses.replace(account_settings, provision_retry_window_s=0)
+        profiled_sim, dataclasses.replace(account_settings, provision_retry_window_s=0)
     ) as world:
         yield world
 
