@@ -160,7 +160,8 @@ class Exchanger:
                     self.last_success_at = loop.time()
                 else:
                     outcome, api_status = verdict.error.kind, verdict.error.api_status
-                return Exchange(body, verdict, reply.headers, sent_at, received_at)
+                # The clock offset is measured from the moment a connection was there.
+                return Exchange(body, verdict, reply.headers, sent_at + timing.pool_wait_s, received_at)
             except asyncio.CancelledError:
                 outcome = "cancelled"
                 raise
