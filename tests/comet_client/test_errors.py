@@ -46,14 +46,19 @@ async def test_bad_admin_credentials(client: CometClient, mock: aioresponses) ->
     assert err.endpoint == "meta/version"
 
 
-async def test_bad_credentials_on_a_target_user_call_is_auth_not_missing_user(
+async def test_bad_credentials_on_a_target_user_call_are_confirmed_by_one_login(
     client: CometClient, mock: aioresponses
 ) -> None:
     reply(mock, "get-user-profile", {"Status": 403, "Message": "Unauthorised"})
-    with pytest.raises(CometAuthFailed):
+    reply(mock, "meta/version", {"Status": 403, "Message": "Unauthorised"})
+    reply(mock, "get-jobs-for-user", {"Status": 403, "Message": "Unauthorised"})
+    with pytest.raises(CometAuthFailed) as caught:
         await client.get_user_profile("alice")
-    # The known auth message needs no extra login attempt (which would feed login protection).
-    assert sent_forms(mock, "meta/version") == []
+    assert caught.value.endpoint == "get-user-profile"
+    # The refused login is remembered for a few seconds: no second probe feeds login protection.
+    with pytest.raises(CometAuthFailed):
+        await client.get_jobs_for_user("alice")
+    assert len(sent_forms(mock, "meta/version")) == 1
 
 
 async def test_translated_403_is_settled_by_checking_credentials(
@@ -81,10 +86,16 @@ async def test_old_server_403_for_missing_user_is_user_not_found(
     assert sent_forms(mock, "get-user-profile")
 
 
-async def test_old_server_403_user_not_found_message(client: CometClient, mock: aioresponses) -> None:
-    reply(mock, "delete-user", {"Status": 403, "Message": "User not found"})
-    with pytest.raises(CometUserNotFound):
+async def test_a_403_saying_unauthorised_is_a_missing_user_when_the_credentials_work(
+    client: CometClient, mock: aioresponses
+) -> None:
+    reply(mock, "delete-user", {"Status": 403, "Message": "Unauthorised"})
+    reply(mock, "meta/version", {"Version": "21.3.0"})
+    reply(mock, "get-user-profile", {"Status": 400, "Message": "User not found"})
+    with pytest.raises(CometUserNotFound) as caught:
         await client.delete_user("ghost")
+    assert type(caught.value) is CometUserNotFound
+    assert caught.value.endpoint == "delete-user"
 
 
 async def test_403_permission_refusal_for_an_existing_user_stays_api_error(
@@ -99,24 +110,48 @@ async def test_403_permission_refusal_for_an_existing_user_stays_api_error(
     assert caught.value.message == "Zugriff verweigert"
 
 
+async def test_400_on_get_user_profile_is_user_not_found_without_a_probe(
+    client: CometClient, mock: aioresponses
+) -> None:
+    reply(mock, "get-user-profile", {"Status": 400, "Message": "Benutzer nicht gefunden"})
+    with pytest.raises(CometUserNotFound) as caught:
+        await client.get_user_profile("ghost")
+    assert (caught.value.http_status, caught.value.api_status) == (200, 400)
+    assert len(sent_forms(mock, "get-user-profile")) == 1
+    assert sent_forms(mock, "meta/version") == []
+
+
 @pytest.mark.parametrize(
     ("endpoint", "call"),
     [
-        ("get-user-profile", lambda c: c.get_user_profile("ghost")),
         ("get-user-profile-and-hash", lambda c: c.get_user_profile_and_hash("ghost")),
         ("delete-user", lambda c: c.delete_user("ghost")),
         ("get-jobs-for-user", lambda c: c.get_jobs_for_user("ghost")),
         ("account/session-start-as-user", lambda c: c.start_user_session("ghost")),
     ],
 )
-async def test_400_on_user_only_endpoints_is_user_not_found(
+async def test_400_about_a_user_is_settled_by_reading_the_user(
     client: CometClient, mock: aioresponses, endpoint: str, call: Any
 ) -> None:
     reply(mock, endpoint, {"Status": 400, "Message": "Benutzer nicht gefunden"})
+    reply(mock, "get-user-profile", {"Status": 400, "Message": "Benutzer nicht gefunden"})
     with pytest.raises(CometUserNotFound) as caught:
         await call(client)
     assert (caught.value.http_status, caught.value.api_status) == (200, 400)
-    assert sent_forms(mock, "get-user-profile" if endpoint != "get-user-profile" else "meta/version") == []
+    assert caught.value.endpoint == endpoint
+    assert [f["TargetUser"] for f in sent_forms(mock, "get-user-profile")] == ["ghost"]
+    assert sent_forms(mock, "meta/version") == []  # a 400 is never about the credentials
+
+
+async def test_400_on_delete_of_an_existing_user_is_not_user_not_found(
+    client: CometClient, mock: aioresponses
+) -> None:
+    # Whatever its wording, a refused delete of a user who exists must not read as "already gone".
+    reply(mock, "delete-user", {"Status": 400, "Message": "User not found"})
+    reply(mock, "get-user-profile", PROFILE)
+    with pytest.raises(CometApiError) as caught:
+        await client.delete_user("alice")
+    assert type(caught.value) is CometApiError
 
 
 async def test_400_on_multi_purpose_endpoint_checks_whether_the_user_exists(
@@ -147,20 +182,33 @@ async def test_duplicate_add_user_by_message_code(client: CometClient, mock: aio
     assert sent_forms(mock, "get-user-profile") == []
 
 
-async def test_duplicate_add_user_confirmed_by_read_back(client: CometClient, mock: aioresponses) -> None:
-    reply(mock, "add-user", {"Status": 400, "Message": "Ce nom est déjà pris"})
-    reply(mock, "get-user-profile", PROFILE)
-    with pytest.raises(CometUserExists):
+async def test_add_user_refusal_without_the_code_is_api_error_and_never_probed(
+    client: CometClient, mock: aioresponses
+) -> None:
+    reply(mock, "add-user", {"Status": 500, "Message": "El usuario ya existe"})
+    with pytest.raises(CometApiError) as caught:
         await client.add_user("alice", "user-pass-123")
-    assert sent_forms(mock, "get-user-profile")[0]["TargetUser"] == "alice"
+    err = caught.value
+    assert type(err) is CometApiError
+    assert err.reached_server
+    assert (err.http_status, err.api_status, err.message) == (200, 500, "El usuario ya existe")
+    assert sent_forms(mock, "get-user-profile") == []
     assert len(sent_forms(mock, "add-user")) == 1
+
+
+async def test_add_user_403_checks_only_the_credentials(client: CometClient, mock: aioresponses) -> None:
+    reply(mock, "add-user", {"Status": 403, "Message": "Unauthorised"})
+    reply(mock, "meta/version", {"Version": "25.9.0"})
+    with pytest.raises(CometApiError) as caught:
+        await client.add_user("alice", "user-pass-123")
+    assert type(caught.value) is CometApiError  # a missing permission, not bad credentials
+    assert sent_forms(mock, "get-user-profile") == []
 
 
 async def test_add_user_refused_for_another_reason_is_api_error(
     client: CometClient, mock: aioresponses
 ) -> None:
     reply(mock, "add-user", {"Status": 400, "Message": "Password too short"})
-    reply(mock, "get-user-profile", {"Status": 400, "Message": "User not found"})
     with pytest.raises(CometApiError) as caught:
         await client.add_user("alice", "short")
     assert type(caught.value) is CometApiError

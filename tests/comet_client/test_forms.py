@@ -15,6 +15,7 @@ from comet_provisioning.comet import (
     NewPolicyResult,
     PolicyAndHash,
     ProfileAndHash,
+    RequestedVault,
     SessionKey,
 )
 from comet_provisioning.comet.form import encode_form
@@ -57,7 +58,6 @@ CASES: list[tuple[str, Call, str, Any, dict[str, Any], Any]] = [
             "TargetUser": "alice",
             "TargetPassword": "user-pass-123",
             "StoreRecoveryCode": "1",
-            "RequirePasswordChange": "0",
         },
         None,
     ),
@@ -105,7 +105,7 @@ CASES: list[tuple[str, Call, str, Any, dict[str, Any], Any]] = [
         "set-user-profile-hash",
         {"Status": 200, "Message": "OK", "ProfileHash": "h2", "Profile": PROFILE},
         {"TargetUser": "alice", "ProfileData": PROFILE, "RequireHash": "h1"},
-        "h2",
+        ProfileAndHash(profile=PROFILE, hash="h2"),
     ),
     (
         "set_user_profile",
@@ -158,6 +158,14 @@ CASES: list[tuple[str, Call, str, Any, dict[str, Any], Any]] = [
         {"alice": PROFILE},
     ),
     ("list_policies", lambda c: c.list_policies(), "policies/list", {"p1": "One"}, {}, {"p1": "One"}),
+    (
+        "list_policies_full",
+        lambda c: c.list_policies_full("org-9"),
+        "policies/list-full",
+        {"p1": POLICY},
+        {"TargetOrganization": "org-9"},
+        {"p1": POLICY},
+    ),
     (
         "list_policies_org",
         lambda c: c.list_policies("org-9"),
@@ -216,11 +224,19 @@ CASES: list[tuple[str, Call, str, Any, dict[str, Any], Any]] = [
     ),
     (
         "request_storage_vault",
-        lambda c: c.request_storage_vault("alice", "prov-1", "https://portal.example"),
+        lambda c: c.request_storage_vault("alice", "prov-1", self_address="https://portal.example"),
         "request-storage-vault",
         {"Status": 200, "Message": "OK", "DestinationID": "dest-1"},
         {"TargetUser": "alice", "StorageProvider": "prov-1", "SelfAddress": "https://portal.example"},
-        "dest-1",
+        RequestedVault("dest-1", None, None),
+    ),
+    (
+        "request_storage_vault_with_hash",
+        lambda c: c.request_storage_vault("alice", "prov-1", profile_hash="h1"),
+        "request-storage-vault",
+        {"Status": 200, "Message": "OK", "DestinationID": "dest-1", "ProfileHash": "h2", "Profile": PROFILE},
+        {"TargetUser": "alice", "StorageProvider": "prov-1", "ProfileHash": "h1"},
+        RequestedVault("dest-1", PROFILE, "h2"),
     ),
     (
         "list_active_connections",
@@ -305,6 +321,8 @@ async def test_endpoint_form_and_result(
     fields: dict[str, Any],
     expected: Any,
 ) -> None:
+    if endpoint != "meta/version":  # for the parameters only some releases accept
+        mock.post(url("meta/version"), payload={"Version": "25.9.0"}, repeat=True)
     if reply is None:
         mock.post(url(endpoint), body="null")
     else:

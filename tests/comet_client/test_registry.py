@@ -118,3 +118,18 @@ async def test_a_client_closed_behind_the_registrys_back_is_recreated() -> None:
     assert second is not first
     assert not second.closed
     await registry.aclose()
+
+
+async def test_server_info_is_reported_with_the_server_id(mock: aioresponses) -> None:
+    heard: list[tuple[str, str]] = []
+    registry = CometClientRegistry(
+        on_server_info=lambda server_id, info: heard.append((server_id, str(info.version)))
+    )
+    mock.post(url("meta/version", "http://a.test:8060"), payload={"Version": "22.3.7"})
+    mock.post(url("meta/version", "http://b.test:8060"), payload={"Version": "25.9.0"})
+    a = await registry.get(make_config(server_id="a", base_url="http://a.test:8060"))
+    b = await registry.get(make_config(server_id="b", base_url="http://b.test:8060"))
+    await a.ensure_server_info()
+    await b.ensure_server_info()
+    await registry.aclose()
+    assert heard == [("a", "22.3.7"), ("b", "25.9.0")]

@@ -94,11 +94,13 @@ async def test_set_user_profile_hash_and_stale_hash(client: CometClient, comet_s
     current = await client.get_user_profile_and_hash("hasher1")
     profile = dict(current.profile, IsSuspended=True)
 
-    new_hash = await client.set_user_profile_hash("hasher1", profile, current.hash)
+    saved = await client.set_user_profile_hash("hasher1", profile, current.hash)
 
     record = comet_sim.state.users["hasher1"]
     assert record.profile["IsSuspended"] is True
-    assert new_hash == record.profile_hash != current.hash  # 25.9.0 returns the new hash
+    assert saved is not None  # 25.9.0 returns the new profile and hash
+    assert saved.hash == record.profile_hash != current.hash
+    assert saved.profile == comet_sim.state.render_profile(record)
     with pytest.raises(CometHashConflict) as caught:
         await client.set_user_profile_hash("hasher1", current.profile, current.hash)
     assert caught.value.api_status == 409
@@ -188,8 +190,12 @@ async def test_storage_vaults(client: CometClient, comet_sim: CometSimulator) ->
     assert DEFAULT_PROVIDER_ID in providers
     comet_sim.state.seed_user("vaulter1")
 
-    first = await client.request_storage_vault("vaulter1", DEFAULT_PROVIDER_ID)
-    second = await client.request_storage_vault("vaulter1", DEFAULT_PROVIDER_ID, "https://comet.example")
+    first = (await client.request_storage_vault("vaulter1", DEFAULT_PROVIDER_ID)).destination_id
+    second = (
+        await client.request_storage_vault(
+            "vaulter1", DEFAULT_PROVIDER_ID, self_address="https://comet.example"
+        )
+    ).destination_id
 
     destinations = comet_sim.state.users["vaulter1"].profile["Destinations"]
     assert first != second

@@ -39,7 +39,9 @@ async def test_unknown_fields_survive_update_user_profile(
 
     after = comet_sim.state.users["keeper01"].profile
     assert after["IsSuspended"] is True
-    assert saved["IsSuspended"] is True
+    assert saved.written
+    assert saved.profile["IsSuspended"] is True
+    assert saved.profile_hash == comet_sim.state.users["keeper01"].profile_hash
     changed = {k for k in set(before) | set(after) if canonical(before.get(k)) != canonical(after.get(k))}
     # Only the key we own changed (and LastSuspended, stamped by the server on 22.12.8+).
     assert changed == {"IsSuspended", "LastSuspended"}
@@ -53,7 +55,9 @@ async def test_unknown_fields_survive_update_user_profile(
 async def test_a_no_op_mutation_writes_nothing(client: CometClient, comet_sim: CometSimulator) -> None:
     comet_sim.state.seed_user("noop0001")
     old_hash = comet_sim.state.users["noop0001"].profile_hash
-    await client.update_user_profile("noop0001", lambda p: False)
+    outcome = await client.update_user_profile("noop0001", lambda p: False)
+    assert not outcome.written
+    assert outcome.profile_hash == old_hash
     assert comet_sim.counters.calls["set-user-profile-hash"] == 0
     assert comet_sim.state.users["noop0001"].profile_hash == old_hash
 

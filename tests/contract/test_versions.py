@@ -20,8 +20,6 @@ pytestmark = pytest.mark.timeout(30)
 
 # A server answering in another language: no message text the client knows, numbers only.
 NO_HINTS = ErrorHints(
-    auth_messages=frozenset(),
-    user_not_found_messages=frozenset(),
     user_exists_messages=frozenset(),
     lockout_messages=frozenset(),
     hash_conflict_messages=frozenset(),
@@ -49,9 +47,11 @@ async def test_unknown_user_on_each_version(make_sim: SimFactory, version: str, 
                 await call
             assert caught.value.api_status == status
             assert not caught.value.retryable
-    # Not-found is final: nothing was retried.
-    assert sim.counters.calls_for("get-user-profile", "ghost01") == 1
+    # Not-found is final: nothing was retried. Each refusal but get-user-profile's own was settled
+    # by reading the user; the credentials were proven by the meta/version just before.
+    assert sim.counters.calls_for("get-user-profile", "ghost01") == 6
     assert sim.counters.calls_for("delete-user", "ghost01") == 1
+    assert sim.counters.calls["meta/version"] == 1
 
 
 @pytest.mark.parametrize("version", [OLD_VERSION, DEFAULT_VERSION])
@@ -70,17 +70,23 @@ async def test_unknown_user_without_message_hints_is_settled_by_probes(
 
 
 @pytest.mark.parametrize("version", [OLD_VERSION, DEFAULT_VERSION])
-async def test_duplicate_user_without_message_hints(make_sim: SimFactory, version: str) -> None:
+async def test_duplicate_user_is_a_refusal_and_the_code_only_a_hint(
+    make_sim: SimFactory, version: str
+) -> None:
     sim = await make_sim(version=version)
     sim.state.seed_user("taken01")
     async with sim_client(sim, hints=NO_HINTS) as client:
-        with pytest.raises(CometUserExists):
+        with pytest.raises(CometApiError) as unhinted:
             await client.add_user("taken01", USER_PASSWORD)
-        with pytest.raises(CometApiError) as short:  # a 400 for another reason stays generic
-            await client.add_user("newuser1", "short")
-        assert type(short.value) is CometApiError
-    assert sim.counters.calls_for("add-user", "taken01") == 1
-    assert sim.counters.calls_for("get-user-profile", "taken01") == 1
+        assert type(unhinted.value) is CometApiError
+        assert unhinted.value.reached_server
+        assert (unhinted.value.http_status, unhinted.value.api_status) == (200, 400)
+    async with sim_client(sim) as client:
+        with pytest.raises(CometUserExists) as hinted:  # the simulator's code, configured by default
+            await client.add_user("taken01", USER_PASSWORD)
+        assert isinstance(hinted.value, CometApiError)
+    assert sim.counters.calls_for("add-user", "taken01") == 2
+    assert sim.counters.calls_for("get-user-profile", "taken01") == 0  # no guessing by reading
 
 
 @pytest.mark.parametrize("version", [OLD_VERSION, DEFAULT_VERSION])
@@ -101,15 +107,19 @@ async def test_hash_update_on_old_and_current_servers(make_sim: SimFactory) -> N
         sim.state.seed_user("suspend1")
         async with sim_client(sim) as client:
             read = await client.get_user_profile_and_hash("suspend1")
-            new_hash = await client.set_user_profile_hash(
+            saved = await client.set_user_profile_hash(
                 "suspend1", dict(read.profile, IsSuspended=True), read.hash
             )
             if sim is old:
-                assert new_hash is None  # CARM only before 25.6.8
+                assert saved is None  # CARM only before 25.6.8
             else:
-                assert new_hash == sim.state.users["suspend1"].profile_hash
-            saved = await client.update_user_profile("suspend1", lambda p: p.update(IsSuspended=False))
-            assert saved["IsSuspended"] is False
+                assert saved is not None
+                assert saved.hash == sim.state.users["suspend1"].profile_hash
+                assert saved.profile["IsSuspended"] is True
+            updated = await client.update_user_profile("suspend1", lambda p: p.update(IsSuspended=False))
+            assert updated.profile["IsSuspended"] is False
+            expected_hash = None if sim is old else sim.state.users["suspend1"].profile_hash
+            assert updated.profile_hash == expected_hash
     assert "LastSuspended" not in old.state.users["suspend1"].profile  # 22.12.8+
     assert current.state.users["suspend1"].profile["LastSuspended"] > 0
 
@@ -131,12 +141,14 @@ async def test_version_gated_fields(make_sim: SimFactory) -> None:
             "UninstallFlag": True,
             "RemoveConfigFile": False,
         }
+        # Before 22.6.7 the client filters the full list itself.
+        assert [c["Username"] for c in filtered.values()] == ["orguser1"]
+        assert client.server_info is not None
+        assert str(client.server_info.version) == sim.state.version.text
         if sim is old:
             assert "OrganizationID" not in profile  # organisations from 22.3.7
-            assert len(filtered) == 2  # UserNameFilter ignored before 22.6.7
         else:
             assert profile["OrganizationID"] == "org1"
-            assert len(filtered) == 1
 
 
 async def test_short_usernames_before_21_9_10(make_sim: SimFactory) -> None:

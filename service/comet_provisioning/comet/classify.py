@@ -1,27 +1,18 @@
-"""Turning a Comet reply, or a transport exception, into a typed outcome.
+"""Turning a Comet reply into a typed outcome, and a transport failure into a ``CometError``.
 
 The decision rests on numbers first (HTTP status, body ``Status``); message texts are used only as
 configurable *hints* for the undocumented cases, and every ambiguous case is reported together with a
-read-only check (a ``Probe``) the client can run to settle it instead of guessing from wording.
+read-only check (a ``Probe``) the client runs to settle it from Comet's state instead of its wording.
 """
 
 from __future__ import annotations
 
-import asyncio
 import enum
 import json
-import ssl
 from dataclasses import dataclass
 from typing import Any, Final
 
-import aiohttp
-
-from .endpoints import (
-    CREDENTIALS_ONLY_ENDPOINTS,
-    HASH_CHECKED_ENDPOINTS,
-    MISSING_USER_IS_ONLY_FAILURE,
-    TARGET_USER_ENDPOINTS,
-)
+from .endpoints import CREDENTIALS_ONLY_ENDPOINTS, HASH_CHECKED_ENDPOINTS, TARGET_USER_ENDPOINTS
 from .errors import (
     CometApiError,
     CometAuthFailed,
@@ -37,22 +28,19 @@ from .errors import (
     CometUserExists,
     CometUserNotFound,
 )
+from .transport import ConnectFailed, TLSFailed, TransportError, TransportTimeout
 
 __all__ = [
-    "NETWORK_ERRORS",
     "NOT_JSON",
     "ErrorHints",
     "Probe",
     "Verdict",
-    "classify_exception",
     "classify_reply",
     "decode_body",
+    "transport_failure",
 ]
 
 TOTP_REQUIRED: Final = "ERR_TOTP_REQUIRED"
-
-NETWORK_ERRORS: Final = (aiohttp.ClientError, OSError)
-"""What a network failure raises (``TimeoutError`` is an ``OSError``); anything else is a bug."""
 
 
 class _NotJSON(enum.Enum):
@@ -67,22 +55,22 @@ class Probe(enum.Enum):
     """A read-only check that settles an ambiguous refusal."""
 
     CREDENTIALS = "credentials"
-    """A 403 whose message we do not know: are the admin credentials good (``meta/version``)?"""
+    """A 403: are the admin credentials good? If so, it was a missing permission."""
     USER_AFTER_CREDENTIALS = "user_after_credentials"
-    """A 403 on a TargetUser endpoint: check credentials, then whether the user exists."""
+    """A 403 on a call about a user: check the credentials, then whether the user exists."""
     USER = "user"
-    """A 400 on a TargetUser endpoint that can fail for other reasons: does the user exist?"""
+    """A 400 on a call about a user, which can fail for other reasons: does the user exist?"""
 
 
 @dataclass(frozen=True, slots=True)
 class ErrorHints:
-    """Undocumented signals, configurable per deployment. Numbers first, then exact message codes.
+    """Undocumented signals, configurable per deployment: statuses first, then exact message codes.
 
-    The defaults match the project's simulator and the texts Comet is known to send in English.
+    Only what Comet's state cannot tell is hinted: a lockout, a stale hash, and a name taken
+    (``CometUserExists``, which callers must not rely on). The defaults match the simulator and
+    the codes Comet is known to send.
     """
 
-    auth_messages: frozenset[str] = frozenset({"Unauthorised", "Unauthorized"})
-    user_not_found_messages: frozenset[str] = frozenset({"User not found"})
     user_exists_messages: frozenset[str] = frozenset({"ERR_USER_EXISTS"})
     lockout_statuses: frozenset[int] = frozenset({429})
     lockout_messages: frozenset[str] = frozenset({"ERR_LOGIN_LOCKED"})
@@ -126,7 +114,12 @@ def classify_reply(
     content_type: str,
     hints: ErrorHints,
 ) -> Verdict:
-    """Classify a reply that arrived. A body ``Status`` outside 200-299 or a non-2xx HTTP is a failure."""
+    """Classify a reply that arrived. A body ``Status`` outside 200-299 or a non-2xx HTTP is a failure.
+
+    A 403 is bad credentials only on an endpoint without parameters; elsewhere it may also mean a
+    missing ``TargetUser`` (Comet 20.9-22.3) or a missing permission, whatever its message, so it
+    comes with a probe. So does a 400 about a user (only ``get-user-profile`` has no other reason).
+    """
     api_status, message = _status_and_message(body)
     http_ok = 200 <= http_status < 300
 
@@ -156,47 +149,30 @@ def classify_reply(
         api_status in hints.hash_conflict_statuses or message in hints.hash_conflict_messages
     ):
         return Verdict(make(CometHashConflict))
-    is_target = endpoint in TARGET_USER_ENDPOINTS
+    if endpoint == "add-user":
+        if message in hints.user_exists_messages:
+            return Verdict(make(CometUserExists))
+        return Verdict(make(CometApiError), Probe.CREDENTIALS if api_status == 403 else None)
+    about_user = endpoint in TARGET_USER_ENDPOINTS
     if api_status == 403:
-        if message in hints.auth_messages:
-            return Verdict(make(CometAuthFailed))
-        if is_target:
-            if endpoint != "add-user" and message in hints.user_not_found_messages:
-                return Verdict(make(CometUserNotFound))
-            return Verdict(make(CometApiError), Probe.USER_AFTER_CREDENTIALS)
         if endpoint in CREDENTIALS_ONLY_ENDPOINTS:
             return Verdict(make(CometAuthFailed))
-        return Verdict(make(CometApiError), Probe.CREDENTIALS)
-    if api_status == 400 and is_target:
-        if endpoint == "add-user":
-            if message in hints.user_exists_messages:
-                return Verdict(make(CometUserExists))
-            return Verdict(make(CometApiError), Probe.USER)
-        if message in hints.user_not_found_messages or endpoint in MISSING_USER_IS_ONLY_FAILURE:
+        return Verdict(make(CometApiError), Probe.USER_AFTER_CREDENTIALS if about_user else Probe.CREDENTIALS)
+    if api_status == 400 and about_user:
+        if endpoint == "get-user-profile":
             return Verdict(make(CometUserNotFound))
         return Verdict(make(CometApiError), Probe.USER)
     return Verdict(make(CometApiError))
 
 
-def classify_exception(
-    server_id: str, endpoint: str, exc: BaseException, *, request_sent: bool | None
-) -> CometError:
-    """Map an aiohttp/asyncio exception. ``request_sent`` comes from the connector (None when unknown).
-
-    Only errors raised before a connection existed are marked as never having reached the server;
-    anything later is treated as "may have been processed", so mutating calls are not re-sent.
-    """
-    detail = f"{type(exc).__name__}: {exc}".rstrip(": ")
-    if isinstance(exc, aiohttp.ClientSSLError | ssl.SSLError | ssl.CertificateError):
+def transport_failure(server_id: str, endpoint: str, failure: TransportError) -> CometError:
+    """A call that got no reply. Only a request that provably never left may be re-sent."""
+    detail = failure.detail
+    if isinstance(failure, TLSFailed):
         return CometTLSError(server_id, endpoint, detail)
-    if isinstance(exc, aiohttp.ConnectionTimeoutError):
-        return CometTimeout(server_id, endpoint, detail, reached_server=False)
-    if isinstance(exc, aiohttp.ClientConnectorError):
+    if isinstance(failure, ConnectFailed):
         return CometUnreachable(server_id, endpoint, detail)
-    if isinstance(exc, asyncio.TimeoutError):
-        return CometTimeout(
-            server_id, endpoint, detail or "timed out", reached_server=request_sent is not False
-        )
-    if isinstance(exc, aiohttp.ClientError | OSError):
-        return CometConnectionLost(server_id, endpoint, detail, reached_server=request_sent is not False)
-    return CometConnectionLost(server_id, endpoint, detail)
+    reached = failure.request_sent is not False
+    if isinstance(failure, TransportTimeout):
+        return CometTimeout(server_id, endpoint, detail or "timed out", reached_server=reached)
+    return CometConnectionLost(server_id, endpoint, detail, reached_server=reached)

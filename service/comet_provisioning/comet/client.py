@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import json
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any, TypeAlias
+from typing import Any
 
-from .classify import ErrorHints, Probe, Verdict
-from .config import CometServerConfig
+from .base import ClientBase, FormValue
 from .download import ClientDownload, validate_platform
-from .endpoints import READ_ONLY_ENDPOINTS
 from .errors import (
     CometApiError,
     CometAuthFailed,
@@ -19,60 +16,55 @@ from .errors import (
     CometHashConflict,
     CometLockedOut,
     CometNotCometServer,
-    CometUserExists,
-    CometUserNotFound,
+    converted,
 )
-from .models import JSONDict, MetaVersion, NewPolicyResult, PolicyAndHash, ProfileAndHash, SessionKey
-from .observe import LOGGER, CallObserver, NullObserver
-from .retry import deadline_after, retry_delay
-from .transport import CometTransport
+from .exchange import Exchange
+from .models import (
+    JSONDict,
+    MetaVersion,
+    NewPolicyResult,
+    PolicyAndHash,
+    ProfileAndHash,
+    RequestedVault,
+    SessionKey,
+    UpdatedProfile,
+)
+from .observe import LOGGER
+from .profile_update import ProfileMutator, is_lasting_refusal, update_profile
+from .retry import deadline_after
 
 __all__ = ["CometClient", "FormValue", "ProfileMutator"]
 
-FormValue: TypeAlias = str | int | bool | JSONDict | list[Any] | None
-"""A request parameter: bools become ``1``/``0``, dicts and lists JSON text, ``None`` is left out."""
 
-ProfileMutator: TypeAlias = Callable[[JSONDict], bool | None]
-"""Edits a profile in place; returns False when nothing needed changing (the write is skipped)."""
-
-
-def _encode(value: str | int | bool | JSONDict | list[Any]) -> str:
-    if isinstance(value, bool):
-        return "1" if value else "0"
-    if isinstance(value, int | str):
-        return str(value)
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+def _profile_and_hash(body: Any) -> ProfileAndHash | None:
+    """The ``{Profile, ProfileHash}`` a write's reply carries from Comet 25.6.8 on, if it does."""
+    if not isinstance(body, dict):
+        return None
+    profile, profile_hash = body.get("Profile"), body.get("ProfileHash")
+    if isinstance(profile, dict) and isinstance(profile_hash, str) and profile_hash:
+        return ProfileAndHash(profile=profile, hash=profile_hash)
+    return None
 
 
-class CometClient:
-    """The admin API of one Comet Server, over one pooled, observed ``aiohttp`` session.
+def _policy_absent(error: CometError) -> bool:
+    """Comet answered ``policies/get`` without a policy, and not because of who asked or a passing fault.
 
-    Read-only calls are retried on transient failures; mutating calls are re-sent only when the
-    request provably never reached the server. Every method takes ``timeout_s``: an overall budget
-    (retries and backoff included) that no attempt or sleep ever exceeds.
+    Servers answer an unknown id with 200 and an empty hash, or an error ``Status`` (400 or 500) in
+    any wording; an authentication failure, a lockout and anything transient (retryable, or not
+    Comet's reply) still raise.
     """
+    if isinstance(error, CometAuthFailed | CometLockedOut | CometNotCometServer):
+        return False
+    return isinstance(error, CometApiError) and not error.retryable
 
-    def __init__(
-        self,
-        config: CometServerConfig,
-        *,
-        observer: CallObserver | None = None,
-        hints: ErrorHints | None = None,
-    ) -> None:
-        self.config = config
-        self._transport = CometTransport(config, observer or NullObserver(), hints or ErrorHints())
 
-    @property
-    def server_id(self) -> str:
-        return self.config.server_id
+class CometClient(ClientBase):
+    """The admin API of one Comet Server (see ``ClientBase`` for retries, probes and server info).
 
-    @property
-    def closed(self) -> bool:
-        return self._transport.closed
-
-    async def aclose(self, grace_s: float = 0.0) -> None:
-        """Close the connection pool (after letting running calls finish for up to ``grace_s``)."""
-        await self._transport.aclose(grace_s)
+    ``CometClient(config, transport=..., observer=..., hints=..., on_server_info=...)``: the
+    transport defaults to a pooled ``aiohttp`` session; ``on_server_info`` hears every (re)learned
+    ``ServerInfo``. Parameters that only some releases accept are sent only to those releases.
+    """
 
     async def __aenter__(self) -> CometClient:
         return self
@@ -80,138 +72,15 @@ class CometClient:
     async def __aexit__(self, *_exc: object) -> None:
         await self.aclose()
 
-    # -- plumbing ---------------------------------------------------------------------------------
-
-    def _form(self, params: Mapping[str, FormValue] | None = None) -> dict[str, str]:
-        form = {"Username": self.config.username, "AuthType": "Password", "Password": self.config.password}
-        for key, value in (params or {}).items():
-            if value is not None:
-                form[key] = _encode(value)
-        return form
-
-    def _retry_delay(
-        self, error: CometError, endpoint: str, attempt: int, deadline: float | None
-    ) -> float | None:
-        return retry_delay(
-            error,
-            read_only=endpoint in READ_ONLY_ENDPOINTS,
-            attempt=attempt,
-            max_retries=self.config.max_retries,
-            base_s=self.config.retry_backoff_base_s,
-            cap_s=self.config.retry_backoff_max_s,
-            deadline=deadline,
-        )
-
-    async def _call(
-        self,
-        endpoint: str,
-        params: Mapping[str, FormValue] | None = None,
-        *,
-        timeout_s: float | None = None,
-        deadline: float | None = None,
-        target_user: str | None = None,
-    ) -> Any:
-        """Send one admin call (retrying when safe) and return the decoded body of a success."""
-        if deadline is None:
-            deadline = deadline_after(timeout_s)
-        form = self._form(params)
-        attempt = 0
-        while True:
-            attempt += 1
-            try:
-                exchange = await self._transport.exchange(endpoint, form, deadline=deadline, attempt=attempt)
-                if exchange.verdict.error is None:
-                    return exchange.body
-                raise await self._settle(exchange.verdict, endpoint, target_user, deadline)
-            except CometError as error:
-                delay = self._retry_delay(error, endpoint, attempt, deadline)
-                if delay is None:
-                    raise
-                LOGGER.debug(
-                    "comet %s %s: %s; retrying in %.3fs", self.server_id, endpoint, error.kind, delay
-                )
-                await asyncio.sleep(delay)
-
-    async def _settle(
-        self, verdict: Verdict, endpoint: str, target_user: str | None, deadline: float | None
-    ) -> CometError:
-        """Turn an ambiguous refusal into a precise error by read-only checks (never by wording)."""
-        error = verdict.error
-        assert error is not None
-        if verdict.probe is None:
-            return error
-        if verdict.probe in (Probe.CREDENTIALS, Probe.USER_AFTER_CREDENTIALS):
-            credentials = await self._probe_credentials(deadline)
-            if isinstance(credentials, type):
-                return _convert(credentials, error)
-            if credentials is not True or verdict.probe is Probe.CREDENTIALS:
-                return error
-        if target_user is None:
-            return error
-        exists = await self._probe_user(target_user, deadline)
-        if endpoint == "add-user":
-            return _convert(CometUserExists, error) if exists else error
-        return _convert(CometUserNotFound, error) if exists is False else error
-
-    async def _probe_credentials(self, deadline: float | None) -> type[CometError] | bool | None:
-        """True: the admin credentials work; an error class: they do not; None: could not tell."""
-        try:
-            exchange = await self._transport.exchange(
-                "meta/version", self._form(), deadline=deadline, attempt=1
-            )
-        except CometError:
-            return None
-        error = exchange.verdict.error
-        if error is None:
-            return (isinstance(exchange.body, dict) and "Version" in exchange.body) or None
-        if isinstance(error, CometAuthFailed | CometLockedOut):
-            return type(error)
-        return None
-
-    async def _probe_user(self, username: str, deadline: float | None) -> bool | None:
-        """Whether ``username`` exists, by a read-only ``get-user-profile``; None when unsure.
-
-        Only called once the admin credentials are known to work, so a 400 or 403 here means the
-        user is missing (Comet 20.9-22.3 said 403 for that).
-        """
-        try:
-            exchange = await self._transport.exchange(
-                "get-user-profile", self._form({"TargetUser": username}), deadline=deadline, attempt=1
-            )
-        except CometError:
-            return None
-        error = exchange.verdict.error
-        if error is None:
-            return isinstance(exchange.body, dict)
-        if isinstance(error, CometUserNotFound) or (
-            isinstance(error, CometApiError) and error.api_status in (400, 403)
-        ):
-            return False
-        return None
-
-    def _as_dict(self, body: Any, endpoint: str) -> JSONDict:
-        """The reply as a JSON object; any other shape means whoever answered is not Comet."""
-        if not isinstance(body, dict):
-            raise CometNotCometServer(self.server_id, endpoint, "expected a JSON object", 200)
-        return body
-
-    def _as_list(self, body: Any, endpoint: str) -> list[Any]:
-        """The reply as a JSON list (``null`` counts as empty, as Go encodes an empty slice)."""
-        if body is None:
-            return []
-        if not isinstance(body, list):
-            raise CometNotCometServer(self.server_id, endpoint, "expected a JSON list", 200)
-        return body
-
     # -- server -----------------------------------------------------------------------------------
 
     async def meta_version(self, *, timeout_s: float | None = None) -> MetaVersion:
-        """The connection test: a reply with ``Version`` means reachable, Comet, and authenticated."""
-        body = await self._call("meta/version", timeout_s=timeout_s)
-        version = body.get("Version") if isinstance(body, dict) else None
-        if not isinstance(version, str) or not version:
-            raise CometNotCometServer(self.server_id, "meta/version", "reply has no Version", 200)
-        return MetaVersion(version=version, raw=body)
+        """The connection test: a reply with ``Version`` means reachable, Comet, and authenticated.
+
+        Also (re)learns the server info from the reply.
+        """
+        meta, _ = await self._meta_version(deadline_after(timeout_s))
+        return meta
 
     async def account_properties(self, *, timeout_s: float | None = None) -> JSONDict:
         """What this admin account may do (``OrganizationID``, ``Permissions``, ``Security``)."""
@@ -232,23 +101,32 @@ class CometClient:
     ) -> None:
         """Create a user, always with ``StoreRecoveryCode=1`` so an admin can reset its password later.
 
-        Not idempotent: never re-sent once it may have reached the server. A refusal because the name
-        is taken raises ``CometUserExists``: recognised by the configured message code, or else
-        confirmed by a read-only ``get-user-profile`` (the user may belong to someone else; deciding
-        whether it is "ours" is the caller's job).
+        ``RequirePasswordChange`` is sent from Comet 20.3.4 and ``TargetOrganization`` from 22.3.7
+        (older servers have no organisations); asking for either first learns the server's version.
+        Not idempotent: never re-sent once it may have reached the server. A refusal is a
+        ``CometApiError`` (``reached_server`` True, both statuses kept); ``CometUserExists`` is only a
+        hint from a configured message code: whether the name is taken, and by whom, is for the
+        caller to read from Comet's state.
         """
-        await self._call(
-            "add-user",
-            {
-                "TargetUser": username,
-                "TargetPassword": password,
-                "StoreRecoveryCode": True,
-                "RequirePasswordChange": require_password_change,
-                "TargetOrganization": organization_id,
-            },
-            timeout_s=timeout_s,
-            target_user=username,
-        )
+        deadline = deadline_after(timeout_s)
+        params: dict[str, FormValue] = {
+            "TargetUser": username,
+            "TargetPassword": password,
+            "StoreRecoveryCode": True,
+        }
+        if require_password_change or organization_id:
+            version = await self._version_before_write(deadline)
+            if require_password_change:
+                self._gated(params, "RequirePasswordChange", True, version.require_password_change)
+            if organization_id:
+                self._gated(params, "TargetOrganization", organization_id, version.organizations)
+        await self._call("add-user", params, deadline=deadline, target_user=username)
+
+    def _gated(self, params: dict[str, FormValue], name: str, value: FormValue, supported: bool) -> None:
+        if supported:
+            params[name] = value
+        else:
+            LOGGER.warning("comet %s: %s is not supported by this version; not sent", self.server_id, name)
 
     async def get_user_profile(self, username: str, *, timeout_s: float | None = None) -> JSONDict:
         """The full profile as a JSON dict; ``CometUserNotFound`` when there is no such user."""
@@ -260,7 +138,7 @@ class CometClient:
     async def get_user_profile_and_hash(
         self, username: str, *, timeout_s: float | None = None, deadline: float | None = None
     ) -> ProfileAndHash:
-        """The read half of an atomic profile update."""
+        """The read half of an atomic update."""
         body = self._as_dict(
             await self._call(
                 "get-user-profile-and-hash",
@@ -271,12 +149,33 @@ class CometClient:
             ),
             "get-user-profile-and-hash",
         )
-        profile, profile_hash = body.get("Profile"), body.get("ProfileHash")
-        if not isinstance(profile, dict) or not isinstance(profile_hash, str):
+        read = _profile_and_hash(body)
+        if read is None:
             raise CometNotCometServer(
                 self.server_id, "get-user-profile-and-hash", "reply lacks Profile or ProfileHash", 200
             )
-        return ProfileAndHash(profile=profile, hash=profile_hash)
+        return read
+
+    async def _hash_moved(self, username: str, sent_hash: str, deadline: float | None) -> bool:
+        """Whether the profile's hash is no longer ``sent_hash`` (False when that cannot be read)."""
+        try:
+            read = await self.get_user_profile_and_hash(username, deadline=deadline)
+        except CometError:
+            return False
+        return read.hash != sent_hash
+
+    async def _write_profile_hash(
+        self, username: str, profile: JSONDict, require_hash: str, deadline: float | None
+    ) -> ProfileAndHash | None:
+        body = await self._call(
+            "set-user-profile-hash",
+            {"TargetUser": username, "ProfileData": profile, "RequireHash": require_hash},
+            deadline=deadline,
+            target_user=username,
+        )
+        saved = _profile_and_hash(body)
+        self._server.check_write_reply("set-user-profile-hash", saved is not None)
+        return saved
 
     async def set_user_profile_hash(
         self,
@@ -286,20 +185,21 @@ class CometClient:
         *,
         timeout_s: float | None = None,
         deadline: float | None = None,
-    ) -> str | None:
+    ) -> ProfileAndHash | None:
         """Write a profile only if it still has ``require_hash``; ``CometHashConflict`` when stale.
 
-        Returns the new hash when the server sends one (Comet ≥ 25.6.8), else None.
+        Returns the new profile and hash when the server sends them (Comet ≥ 25.6.8), else None.
+        Stale is recognised by the configured code, or by the hash having moved when the write was
+        refused for any other lasting reason.
         """
-        body = await self._call(
-            "set-user-profile-hash",
-            {"TargetUser": username, "ProfileData": profile, "RequireHash": require_hash},
-            timeout_s=timeout_s,
-            deadline=deadline,
-            target_user=username,
-        )
-        new_hash = body.get("ProfileHash") if isinstance(body, dict) else None
-        return new_hash if isinstance(new_hash, str) and new_hash else None
+        if deadline is None:
+            deadline = deadline_after(timeout_s)
+        try:
+            return await self._write_profile_hash(username, profile, require_hash, deadline)
+        except CometError as refusal:
+            if is_lasting_refusal(refusal) and await self._hash_moved(username, require_hash, deadline):
+                raise converted(CometHashConflict, refusal) from refusal
+            raise
 
     async def set_user_profile(
         self, username: str, profile: JSONDict, *, timeout_s: float | None = None
@@ -317,40 +217,29 @@ class CometClient:
         username: str,
         mutate: ProfileMutator,
         *,
+        current: ProfileAndHash | None = None,
         max_attempts: int = 5,
         timeout_s: float | None = None,
-    ) -> JSONDict:
-        """Read-modify-write a profile with optimistic concurrency; returns the saved profile.
+    ) -> UpdatedProfile:
+        """Read-modify-write a profile with optimistic concurrency.
 
-        ``mutate`` edits the freshly read dict in place (keys it does not touch are written back as
-        read) and returns False when nothing needs changing. On a stale hash the profile is re-read
-        and ``mutate`` re-applied, up to ``max_attempts`` times, then ``CometHashConflict`` is raised.
-        A write that fails otherwise (e.g. a timeout) is not re-sent: calling again is safe, because
-        every write is conditional on the hash it read.
+        ``mutate`` edits the profile in place (keys it does not touch are written back as read) and
+        returns False when nothing needs changing. It starts from ``current`` when given (a profile
+        and hash the caller holds, e.g. from the reply of its previous write: one read saved; its
+        profile is edited in place), else from a read. On a stale hash the profile is read again
+        and ``mutate`` re-applied, up to ``max_attempts`` writes, then ``CometHashConflict``. A write
+        that may have landed (e.g. a timeout) is not re-sent: calling again is safe, because every
+        write is conditional on the hash it started from.
         """
-        if max_attempts < 1:
-            raise ValueError("max_attempts must be at least 1")
         deadline = deadline_after(timeout_s)
-        last: CometHashConflict | None = None
-        for _ in range(max_attempts):
-            current = await self.get_user_profile_and_hash(username, deadline=deadline)
-            profile = current.profile
-            if mutate(profile) is False:
-                return profile
-            try:
-                await self.set_user_profile_hash(username, profile, current.hash, deadline=deadline)
-            except CometHashConflict as conflict:
-                last = conflict
-                continue
-            return profile
-        assert last is not None
-        raise CometHashConflict(
-            self.server_id,
-            "set-user-profile-hash",
-            f"profile kept changing: gave up after {max_attempts} attempts",
-            last.http_status,
-            last.api_status,
-        )
+
+        async def read() -> ProfileAndHash:
+            return await self.get_user_profile_and_hash(username, deadline=deadline)
+
+        async def write(profile: JSONDict, require_hash: str) -> ProfileAndHash | None:
+            return await self._write_profile_hash(username, profile, require_hash, deadline)
+
+        return await update_profile(read, write, mutate, current=current, max_attempts=max_attempts)
 
     async def reset_user_password(
         self,
@@ -376,19 +265,15 @@ class CometClient:
         remove_config: bool = False,
         timeout_s: float | None = None,
     ) -> None:
-        """Delete a user; with ``uninstall`` its clients are told to uninstall (≥ 20.3.5).
-
-        A second delete of the same user raises ``CometUserNotFound``.
-        """
-        uninstall_config: JSONDict | None = None
+        """Delete a user; with ``uninstall`` its clients are told to uninstall (sent from 20.3.5 on,
+        which first learns the server's version). A second delete raises ``CometUserNotFound``."""
+        deadline = deadline_after(timeout_s)
+        params: dict[str, FormValue] = {"TargetUser": username}
         if uninstall:
-            uninstall_config = {"UninstallFlag": True, "RemoveConfigFile": remove_config}
-        await self._call(
-            "delete-user",
-            {"TargetUser": username, "UninstallConfig": uninstall_config},
-            timeout_s=timeout_s,
-            target_user=username,
-        )
+            version = await self._version_before_write(deadline)
+            config = {"UninstallFlag": True, "RemoveConfigFile": remove_config}
+            self._gated(params, "UninstallConfig", config, version.uninstall_config)
+        await self._call("delete-user", params, deadline=deadline, target_user=username)
 
     async def list_users(self, *, timeout_s: float | None = None) -> list[str]:
         """Every username on the server."""
@@ -397,7 +282,7 @@ class CometClient:
 
     async def list_users_full(self, *, timeout_s: float | None = None) -> dict[str, JSONDict]:
         """Every profile on the server in one call (for usage reporting)."""
-        return self._as_dict(await self._call("list-users-full", timeout_s=timeout_s), "list-users-full")
+        return self._as_map(await self._call("list-users-full", timeout_s=timeout_s), "list-users-full")
 
     # -- policies and storage ---------------------------------------------------------------------
 
@@ -406,13 +291,27 @@ class CometClient:
     ) -> dict[str, str]:
         """Policy id → description."""
         body = await self._call("policies/list", {"TargetOrganization": organization_id}, timeout_s=timeout_s)
-        return {str(k): str(v) for k, v in self._as_dict(body, "policies/list").items()}
+        return {str(k): str(v) for k, v in self._as_map(body, "policies/list").items()}
+
+    async def list_policies_full(
+        self, organization_id: str | None = None, *, timeout_s: float | None = None
+    ) -> dict[str, JSONDict]:
+        """Policy id → group policy (``{Description, OrganizationID, Policy, DefaultUserPolicy}``)."""
+        body = await self._call(
+            "policies/list-full", {"TargetOrganization": organization_id}, timeout_s=timeout_s
+        )
+        return {str(k): v for k, v in self._as_map(body, "policies/list-full").items() if isinstance(v, dict)}
 
     async def get_policy(self, policy_id: str, *, timeout_s: float | None = None) -> PolicyAndHash | None:
-        """The policy and its hash, or None when there is no such policy (empty ``PolicyHash``)."""
-        body = self._as_dict(
-            await self._call("policies/get", {"PolicyID": policy_id}, timeout_s=timeout_s), "policies/get"
-        )
+        """The policy and its hash, or None for any reply without a ``PolicyHash``, whatever its status
+        or wording (servers differ), unless the credentials, a lockout or a passing fault is to blame."""
+        try:
+            body = await self._call("policies/get", {"PolicyID": policy_id}, timeout_s=timeout_s)
+        except CometError as error:
+            if _policy_absent(error):
+                return None
+            raise
+        body = body if isinstance(body, dict) else {}
         policy_hash, policy = body.get("PolicyHash"), body.get("Policy")
         if not isinstance(policy_hash, str) or not policy_hash:
             return None
@@ -450,46 +349,80 @@ class CometClient:
         body = await self._call(
             "request-storage-vault-providers", {"TargetOrganization": organization_id}, timeout_s=timeout_s
         )
-        return {str(k): str(v) for k, v in self._as_dict(body, "request-storage-vault-providers").items()}
+        return {str(k): str(v) for k, v in self._as_map(body, "request-storage-vault-providers").items()}
 
     async def request_storage_vault(
         self,
         username: str,
         provider_id: str,
-        self_address: str | None = None,
         *,
+        profile_hash: str | None = None,
+        self_address: str | None = None,
         timeout_s: float | None = None,
-    ) -> str:
-        """Add a vault from a storage template to a user; returns its DestinationID.
+    ) -> RequestedVault:
+        """Add a vault from a storage template to a user.
 
         Adds another vault on *every* call, so it is never re-sent once it may have reached Comet.
+        With ``profile_hash`` (Comet ≥ 25.6.8) the request is conditional: if the profile changed
+        since that hash was read, nothing is added and ``CometHashConflict`` is raised; older servers
+        ignore it (their reply then carries no profile: ``RequestedVault.profile_hash`` is None). From
+        25.6.8 the reply carries the profile and hash after the vault was added, for a write without
+        a read.
         """
-        body = self._as_dict(
-            await self._call(
-                "request-storage-vault",
-                {"TargetUser": username, "StorageProvider": provider_id, "SelfAddress": self_address},
-                timeout_s=timeout_s,
-                target_user=username,
-            ),
-            "request-storage-vault",
-        )
+        deadline = deadline_after(timeout_s)
+        params: dict[str, FormValue] = {
+            "TargetUser": username,
+            "StorageProvider": provider_id,
+            "SelfAddress": self_address,
+            "ProfileHash": profile_hash,
+        }
+        try:
+            body = await self._call("request-storage-vault", params, deadline=deadline, target_user=username)
+        except CometError as refusal:
+            if (
+                profile_hash is not None
+                and is_lasting_refusal(refusal)
+                and await self._hash_moved(username, profile_hash, deadline)
+            ):
+                raise converted(CometHashConflict, refusal) from refusal
+            raise
+        body = self._as_dict(body, "request-storage-vault")
         destination = body.get("DestinationID")
         if not isinstance(destination, str) or not destination:
             raise CometNotCometServer(
                 self.server_id, "request-storage-vault", "reply has no DestinationID", 200
             )
-        return destination
+        saved = _profile_and_hash(body)
+        self._server.check_write_reply("request-storage-vault", saved is not None)
+        if saved is None:
+            return RequestedVault(destination, None, None)
+        return RequestedVault(destination, saved.profile, saved.hash)
 
     # -- devices and jobs -------------------------------------------------------------------------
 
     async def list_active_connections(
         self, username_filter: str | None = None, *, timeout_s: float | None = None
     ) -> dict[str, JSONDict]:
-        """Live device connections: connection id → details (``UserNameFilter`` needs ≥ 22.6.7)."""
-        body = await self._call(
-            "dispatcher/list-active", {"UserNameFilter": username_filter}, timeout_s=timeout_s
-        )
-        return self._as_dict(body, "dispatcher/list-active")
+        """Live device connections: connection id → details; with ``username_filter`` only that user's.
+
+        The server filters from 22.6.7 (``UserNameFilter``, which first learns the version); the
+        reply is filtered by ``Username`` here in any case.
+        """
+        deadline = deadline_after(timeout_s)
+        params: dict[str, FormValue] = {}
+        if username_filter is not None:
+            info = await self.ensure_server_info(deadline=deadline)
+            if info.version.username_filter:
+                params["UserNameFilter"] = username_filter
+        body = await self._call("dispatcher/list-active", params, deadline=deadline)
+        connections = self._as_map(body, "dispatcher/list-active")
+        if username_filter is None:
+            return connections
+        return {
+            key: value
+            for key, value in connections.items()
+            if isinstance(value, dict) and value.get("Username") == username_filter
+        }
 
     async def refetch_profile(self, connection_id: str, *, timeout_s: float | None = None) -> None:
         """Ask a live client to reload its profile."""
@@ -556,34 +489,27 @@ class CometClient:
         endpoint = f"branding/generate-client/{validate_platform(platform)}"
         deadline = deadline_after(timeout_s)
         form = self._form({"SelfAddress": self_address})
-        transport = self._transport
+        exchanger = self._exchanger
         attempt = 0
         while True:
             attempt += 1
             try:
-                response, timing = await transport.open_stream(
-                    endpoint, form, deadline=deadline, attempt=attempt
-                )
-                break
+                opened = await exchanger.open_stream(endpoint, form, deadline=deadline, attempt=attempt)
+                if not isinstance(opened, Exchange):
+                    break
+                raise await self._prober.settle(opened.verdict, endpoint, None, deadline)
             except CometError as error:
-                delay = retry_delay(
-                    error,
-                    read_only=True,
-                    attempt=attempt,
-                    max_retries=self.config.max_retries,
-                    base_s=self.config.retry_backoff_base_s,
-                    cap_s=self.config.retry_backoff_max_s,
-                    deadline=deadline,
-                )
+                delay = self._retry_delay(error, True, attempt, deadline)
                 if delay is None:
                     raise
                 await asyncio.sleep(delay)
+        stream, timing = opened.stream, opened.timing
         failure: list[CometError] = []
         download = ClientDownload(
-            response, server_id=self.server_id, endpoint=endpoint, platform=platform, on_error=failure.append
+            stream, server_id=self.server_id, endpoint=endpoint, platform=platform, on_error=failure.append
         )
         outcome = "cancelled"
-        with transport.in_flight():
+        with exchanger.in_flight():
             try:
                 yield download
                 outcome = "ok" if download.complete else "abandoned"
@@ -595,11 +521,7 @@ class CometClient:
                 raise
             finally:
                 if download.complete:
-                    response.release()
+                    stream.release()
                 else:
-                    response.close()
-                transport.record(endpoint, timing, outcome, response.status, None, attempt, form)
-
-
-def _convert(cls: type[CometError], error: CometError) -> CometError:
-    return cls(error.server_id, error.endpoint, error.message, error.http_status, error.api_status)
+                    stream.close()
+                exchanger.record(endpoint, timing, outcome, stream.status, None, attempt, form)

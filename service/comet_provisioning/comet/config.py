@@ -34,6 +34,10 @@ class CometServerConfig:
     max_retries: int = 3
     retry_backoff_base_s: float = 0.2
     retry_backoff_max_s: float = 5.0
+    server_info_ttl_s: float = 3600.0
+    """How long a learned version and clock offset are trusted before ``meta/version`` is asked again."""
+    credentials_proof_s: float = 5.0
+    """A successful call this recent proves the admin credentials, so a 403 needs no login probe."""
 
     def __post_init__(self) -> None:
         parts = urlsplit(self.base_url)
@@ -55,6 +59,10 @@ class CometServerConfig:
                 raise ValueError(f"{name} must be positive")
         if self.retry_backoff_base_s < 0 or self.retry_backoff_max_s < 0:
             raise ValueError("retry backoff must not be negative")
+        if self.server_info_ttl_s <= 0:
+            raise ValueError("server_info_ttl_s must be positive")
+        if self.credentials_proof_s < 0:
+            raise ValueError("credentials_proof_s must not be negative")
 
     def fingerprint(self) -> str:
         """A digest of every field: equal fingerprints mean an existing client can be kept."""

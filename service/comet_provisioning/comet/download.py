@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
+from email.message import Message
 
-import aiohttp
-
-from .classify import NETWORK_ERRORS, classify_exception
+from .classify import transport_failure
 from .errors import CometError
+from .transport import StreamReply, TransportError, header
 
 __all__ = ["DEFAULT_CHUNK_SIZE", "ClientDownload", "default_filename", "validate_platform"]
 
@@ -45,12 +45,27 @@ def safe_filename(name: str | None, platform: str) -> str:
     return base or default_filename(platform)
 
 
+def disposition_filename(headers: Mapping[str, str]) -> str | None:
+    """The file name a ``Content-Disposition`` header suggests (RFC 6266, ``filename*`` included)."""
+    value = header(headers, "Content-Disposition")
+    if not value:
+        return None
+    message = Message()
+    message["Content-Disposition"] = value
+    return message.get_filename()
+
+
+def _content_length(headers: Mapping[str, str]) -> int | None:
+    value = header(headers, "Content-Length")
+    return int(value) if value is not None and value.isdigit() else None
+
+
 class ClientDownload:
     """An installer being streamed. Valid only inside ``CometClient.download_client``'s context."""
 
     def __init__(
         self,
-        response: aiohttp.ClientResponse,
+        response: StreamReply,
         *,
         server_id: str,
         endpoint: str,
@@ -61,10 +76,9 @@ class ClientDownload:
         self._server_id = server_id
         self._endpoint = endpoint
         self._on_error = on_error
-        disposition = response.content_disposition
-        self.filename: str = safe_filename(disposition.filename if disposition else None, platform)
-        self.size: int | None = response.content_length
-        self.content_type: str = response.headers.get("Content-Type", "application/octet-stream")
+        self.filename: str = safe_filename(disposition_filename(response.headers), platform)
+        self.size: int | None = _content_length(response.headers)
+        self.content_type: str = header(response.headers, "Content-Type") or "application/octet-stream"
         self.bytes_read = 0
         self.complete = False
 
@@ -73,11 +87,11 @@ class ClientDownload:
         if chunk_size <= 0:
             raise ValueError("chunk_size must be positive")
         try:
-            async for chunk in self._response.content.iter_chunked(chunk_size):
+            async for chunk in self._response.iter_chunks(chunk_size):
                 self.bytes_read += len(chunk)
                 yield chunk
-        except NETWORK_ERRORS as exc:
-            error = classify_exception(self._server_id, self._endpoint, exc, request_sent=True)
+        except TransportError as exc:
+            error = transport_failure(self._server_id, self._endpoint, exc)
             self._on_error(error)
             raise error from exc
         self.complete = True

@@ -5,7 +5,6 @@ from __future__ import annotations
 __all__ = [
     "CREDENTIALS_ONLY_ENDPOINTS",
     "HASH_CHECKED_ENDPOINTS",
-    "MISSING_USER_IS_ONLY_FAILURE",
     "READ_ONLY_ENDPOINTS",
     "TARGET_USER_ENDPOINTS",
 ]
@@ -16,9 +15,11 @@ READ_ONLY_ENDPOINTS = frozenset(
         "account/properties",
         "get-user-profile",
         "get-user-profile-and-hash",
+        "get-user-profile-hash",
         "list-users",
         "list-users-full",
         "policies/list",
+        "policies/list-full",
         "policies/get",
         "request-storage-vault-providers",
         "dispatcher/list-active",
@@ -33,6 +34,7 @@ TARGET_USER_ENDPOINTS = frozenset(
         "add-user",
         "get-user-profile",
         "get-user-profile-and-hash",
+        "get-user-profile-hash",
         "set-user-profile-hash",
         "set-user-profile",
         "reset-user-password",
@@ -45,19 +47,11 @@ TARGET_USER_ENDPOINTS = frozenset(
 )
 """Endpoints with a ``TargetUser``: a 400 (or, on 20.9-22.3, a 403) may mean "no such user"."""
 
-MISSING_USER_IS_ONLY_FAILURE = frozenset(
-    {
-        "get-user-profile",
-        "get-user-profile-and-hash",
-        "delete-user",
-        "get-jobs-for-user",
-        "account/session-start-as-user",
-    }
+CREDENTIALS_ONLY_ENDPOINTS = frozenset(
+    {"meta/version", "account/properties", "list-users", "list-users-full"}
 )
-"""TargetUser endpoints whose only parameter-level failure is an unknown user, so a 400 says so."""
+"""Endpoints without parameters that every admin may call: a 403 there can only be about the admin
+credentials (elsewhere it may be a missing permission or, on 20.9-22.3, a missing user)."""
 
-CREDENTIALS_ONLY_ENDPOINTS = frozenset({"meta/version", "account/properties"})
-"""Endpoints without parameters: any 403 there can only be about the admin credentials."""
-
-HASH_CHECKED_ENDPOINTS = frozenset({"set-user-profile-hash", "policies/set"})
-"""Endpoints that take a hash and can be rejected because it is stale."""
+HASH_CHECKED_ENDPOINTS = frozenset({"set-user-profile-hash", "policies/set", "request-storage-vault"})
+"""Endpoints that take a hash and can be refused because it is stale."""

@@ -23,6 +23,8 @@ __all__ = [
     "CometUnreachable",
     "CometUserExists",
     "CometUserNotFound",
+    "converted",
+    "not_sent",
 ]
 
 _TRANSIENT_HTTP = frozenset({500, 502, 503, 504})
@@ -161,16 +163,6 @@ class CometUserNotFound(CometError):
     kind = "user_not_found"
 
 
-class CometUserExists(CometError):
-    """``add-user`` was refused because the username is taken.
-
-    Recognised by a configured message code (``ERR_USER_EXISTS``) or, failing that, confirmed by a
-    read-only ``get-user-profile``. Whether the existing user is "ours" is for the caller to decide.
-    """
-
-    kind = "user_exists"
-
-
 class CometHashConflict(CometError):
     """The profile (or policy) changed since its hash was read: re-read, re-apply, retry."""
 
@@ -187,6 +179,17 @@ class CometApiError(CometError):
         return self.http_status in _TRANSIENT_HTTP
 
 
+class CometUserExists(CometApiError):
+    """``add-user`` was refused with a configured "name taken" code (``ErrorHints.user_exists_messages``).
+
+    Only a hint: servers differ in how they refuse a taken name (status and wording), so a refusal
+    without the code is a plain ``CometApiError``. Callers must decide from Comet's state (does the
+    user exist, and is it theirs?), never from this class.
+    """
+
+    kind = "user_exists"
+
+
 class CometClientClosed(CometError):
     """The client was closed (e.g. replaced after a config change); fetch a fresh one and retry."""
 
@@ -198,3 +201,17 @@ class CometClientClosed(CometError):
     @property
     def retryable(self) -> bool:
         return True
+
+
+def converted(cls: type[CometError], error: CometError) -> CometError:
+    """``error`` as another class, keeping where it happened, its message and both statuses."""
+    return cls(error.server_id, error.endpoint, error.message, error.http_status, error.api_status)
+
+
+def not_sent(error: CometError) -> CometError:
+    """A copy of ``error`` saying the call that needed it was never sent (it failed beforehand)."""
+    copy = type(error).__new__(type(error))
+    copy.__dict__.update(error.__dict__)
+    copy.args = error.args
+    copy._reached_server = False
+    return copy

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from typing import Any
+
+from .version import CometVersion
 
 __all__ = [
     "JSONDict",
@@ -12,22 +13,23 @@ __all__ = [
     "NewPolicyResult",
     "PolicyAndHash",
     "ProfileAndHash",
+    "RequestedVault",
     "SessionKey",
+    "UpdatedProfile",
     "parse_version",
 ]
 
 JSONDict = dict[str, Any]
 """A decoded JSON object, kept as is (never parsed into a fixed model)."""
 
-_VERSION_RE = re.compile(r"^\s*(\d+)\.(\d+)\.(\d+)")
-
 
 def parse_version(text: str) -> tuple[int, int, int] | None:
-    """``"23.12.3"`` → ``(23, 12, 3)``; ``None`` when the text has no such prefix."""
-    match = _VERSION_RE.match(text)
-    if match is None:
+    """``"23.12.3"`` → ``(23, 12, 3)``; ``None`` when the text does not start with a version."""
+    try:
+        version = CometVersion.parse(text)
+    except ValueError:
         return None
-    return int(match[1]), int(match[2]), int(match[3])
+    return version.major, version.minor, version.patch
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +44,14 @@ class MetaVersion:
         """The numeric version, for feature gates such as ``RequirePasswordChange`` (≥ 20.3.4)."""
         return parse_version(self.version)
 
+    @property
+    def comet_version(self) -> CometVersion | None:
+        """The release with its feature switches; None when ``version`` is not a version number."""
+        try:
+            return CometVersion.parse(self.version)
+        except ValueError:
+            return None
+
 
 @dataclass(frozen=True, slots=True)
 class ProfileAndHash:
@@ -49,6 +59,30 @@ class ProfileAndHash:
 
     profile: JSONDict
     hash: str
+
+
+@dataclass(frozen=True, slots=True)
+class UpdatedProfile:
+    """The outcome of ``update_user_profile``.
+
+    ``profile`` is what Comet now holds (the server's copy when it sent one); ``profile_hash`` is
+    the hash to send with the next write of it, or None when a write's reply carried none (servers
+    before 25.6.8): then the next write must read first. ``written`` is False when nothing needed
+    changing (the hash is then the one read).
+    """
+
+    profile: JSONDict
+    profile_hash: str | None
+    written: bool
+
+
+@dataclass(frozen=True, slots=True)
+class RequestedVault:
+    """A vault added by ``request-storage-vault``; from 25.6.8 with the user's profile and hash after it."""
+
+    destination_id: str
+    profile: JSONDict | None
+    profile_hash: str | None
 
 
 @dataclass(frozen=True, slots=True)

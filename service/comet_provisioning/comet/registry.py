@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from functools import partial
 
 from .classify import ErrorHints
 from .client import CometClient
 from .config import CometServerConfig
 from .observe import LOGGER, CallObserver
+from .server_info import ServerInfo
 
-__all__ = ["ClientFactory", "CometClientRegistry"]
+__all__ = ["ClientFactory", "CometClientRegistry", "ServerInfoListener"]
 
 ClientFactory = Callable[[CometServerConfig], CometClient]
+ServerInfoListener = Callable[[str, ServerInfo], None]
+"""Hears ``(server_id, info)`` whenever a client (re)learns its server's release and clock."""
 
 
 class CometClientRegistry:
@@ -29,11 +33,14 @@ class CometClientRegistry:
         observer: CallObserver | None = None,
         hints: ErrorHints | None = None,
         factory: ClientFactory | None = None,
+        on_server_info: ServerInfoListener | None = None,
         close_grace_s: float = 10.0,
     ) -> None:
-        self._factory: ClientFactory = factory or (
-            lambda config: CometClient(config, observer=observer, hints=hints)
-        )
+        def default_factory(config: CometServerConfig) -> CometClient:
+            listener = partial(on_server_info, config.server_id) if on_server_info is not None else None
+            return CometClient(config, observer=observer, hints=hints, on_server_info=listener)
+
+        self._factory: ClientFactory = factory or default_factory
         self._close_grace_s = close_grace_s
         self._clients: dict[str, tuple[str, CometClient]] = {}
         self._lock = asyncio.Lock()

@@ -1,238 +1,138 @@
-"""One ``aiohttp.ClientSession`` per Comet Server, and the single HTTP exchange every call is built on."""
+"""The seam between the Comet client and HTTP: one admin call out, status, headers and body back.
+
+Everything that decides (retries, classification, probes, server info, observation) sits above this
+seam, so a test can run the real client against an in-memory fake (as httpx's transports allow).
+The default implementation is ``AiohttpTransport``.
+
+A transport raises only the ``TransportError`` classes below for a call that got no reply; any
+other exception is a bug and propagates. ``timing`` lets a transport say whether the request may
+have reached the server (``timing.asked_for_connection`` / ``timing.connected``, which decide
+whether a failed mutating call may be re-sent) and how long it waited for a connection; a fake
+that leaves it untouched is treated as "may have reached the server".
+"""
 
 from __future__ import annotations
 
-import asyncio
-import ssl
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Protocol, runtime_checkable
 
-import aiohttp
+from .observe import CallTiming
 
-from .classify import NETWORK_ERRORS, ErrorHints, Verdict, classify_exception, classify_reply, decode_body
-from .config import CometServerConfig
-from .connector import CURRENT_TIMING, TimedConnector
-from .errors import CometClientClosed, CometError, CometNotCometServer, CometTimeout
-from .form import encode_form
-from .observe import CallObserver, CallRecord, CallTiming, report_call
-
-__all__ = ["CometTransport", "Exchange"]
-
-_ERROR_BODY_LIMIT = 1 << 20
-"""How much of an error reply to a streaming call is read to classify it."""
-
-
-FORM_HEADERS = {"Content-Type": "application/x-www-form-urlencoded"}
+__all__ = [
+    "ConnectFailed",
+    "ConnectionBroken",
+    "StreamReply",
+    "TLSFailed",
+    "Transport",
+    "TransportError",
+    "TransportReply",
+    "TransportRequest",
+    "TransportTimeout",
+    "header",
+]
 
 
 @dataclass(frozen=True, slots=True)
-class Exchange:
-    """A reply that arrived: the decoded body and its classification."""
+class TransportRequest:
+    """One admin call: a ``POST`` of a form-encoded ``body`` (credentials included) to ``url``."""
 
-    body: Any
-    verdict: Verdict
+    endpoint: str
+    url: str
+    body: bytes
+    timeout_s: float
+    """The whole attempt, connecting included."""
+    connect_timeout_s: float
+    read_timeout_s: float | None = None
+    """Streams only: the longest wait for the next chunk."""
 
 
-class CometTransport:
-    """Owns the session and connector: at most ``max_connections`` sockets, TLS verified by default."""
+@dataclass(frozen=True, slots=True)
+class TransportReply:
+    """A reply that arrived in full. ``headers`` should look names up case-insensitively."""
 
-    def __init__(self, config: CometServerConfig, observer: CallObserver, hints: ErrorHints) -> None:
-        self.config = config
-        self.observer = observer
-        self.hints = hints
-        self._session: aiohttp.ClientSession | None = None
-        self._closed = False
-        self._in_flight = 0
-        self._idle = asyncio.Event()
-        self._idle.set()
+    status: int
+    headers: Mapping[str, str]
+    body: bytes
+
+
+@runtime_checkable
+class StreamReply(Protocol):
+    """An open reply whose body is read as it arrives (client installers)."""
 
     @property
-    def closed(self) -> bool:
-        return self._closed
+    def status(self) -> int: ...
 
-    def _ssl(self) -> ssl.SSLContext | bool:
-        if not self.config.verify_tls:
-            return False
-        if self.config.ca_file is not None:
-            return ssl.create_default_context(cafile=self.config.ca_file)
-        return True
+    @property
+    def headers(self) -> Mapping[str, str]: ...
 
-    def session(self, endpoint: str) -> aiohttp.ClientSession:
-        """The session, created on first use (it must be created inside the running loop)."""
-        if self._closed:
-            raise CometClientClosed(self.config.server_id, endpoint)
-        if self._session is None:
-            connector = TimedConnector(
-                limit=self.config.max_connections,
-                limit_per_host=self.config.max_connections,
-                keepalive_timeout=self.config.keepalive_timeout_s,
-                ssl=self._ssl(),
-            )
-            self._session = aiohttp.ClientSession(
-                connector=connector,
-                # English messages make the configurable message hints line up; decisions never
-                # depend on them alone.
-                headers={"User-Agent": "comet-provisioning", "Accept-Language": "en"},
-                raise_for_status=False,
-            )
-        return self._session
+    def iter_chunks(self, chunk_size: int) -> AsyncIterator[bytes]:
+        """The body in chunks of at most ``chunk_size`` bytes; raises ``TransportError`` on failure."""
+        ...
 
-    @contextmanager
-    def in_flight(self) -> Iterator[None]:
-        """Counts running calls so ``aclose`` can let them finish."""
-        self._in_flight += 1
-        self._idle.clear()
-        try:
-            yield
-        finally:
-            self._in_flight -= 1
-            if self._in_flight == 0:
-                self._idle.set()
+    async def read(self, limit: int) -> bytes:
+        """Up to ``limit`` bytes of the body (to classify an error reply)."""
+        ...
 
-    async def aclose(self, grace_s: float = 0.0) -> None:
-        """Refuse new calls, give running ones up to ``grace_s`` to finish, then close the sockets."""
-        self._closed = True
-        if grace_s > 0 and self._in_flight:
-            try:
-                async with asyncio.timeout(grace_s):
-                    await self._idle.wait()
-            except TimeoutError:
-                pass
-        if self._session is not None:
-            session, self._session = self._session, None
-            await session.close()
+    def release(self) -> None:
+        """The body was read in full: the connection may be reused."""
 
-    def timeout(self, endpoint: str, limit_s: float, deadline: float | None) -> aiohttp.ClientTimeout:
-        """The per-attempt timeout: ``limit_s``, shortened to the caller's deadline."""
-        budget = limit_s
-        if deadline is not None:
-            budget = min(budget, deadline - asyncio.get_running_loop().time())
-        if budget <= 0:
-            raise CometTimeout(
-                self.config.server_id, endpoint, "deadline exceeded before sending", reached_server=False
-            )
-        return aiohttp.ClientTimeout(total=budget, sock_connect=min(self.config.connect_timeout_s, budget))
-
-    def record(
-        self,
-        endpoint: str,
-        timing: CallTiming,
-        outcome: str,
-        http_status: int | None,
-        api_status: int | None,
-        attempt: int,
-        form: Mapping[str, Any],
-    ) -> None:
-        loop = asyncio.get_running_loop()
-        record = CallRecord(
-            server_id=self.config.server_id,
-            endpoint=endpoint,
-            duration_s=loop.time() - timing.started_at,
-            pool_wait_s=timing.pool_wait_s,
-            outcome=outcome,
-            http_status=http_status,
-            api_status=api_status,
-            attempt=attempt,
-        )
-        report_call(self.observer, record, form)
-
-    async def exchange(
-        self, endpoint: str, form: Mapping[str, str], *, deadline: float | None, attempt: int
-    ) -> Exchange:
-        """POST one form and classify the reply. Transport failures raise a ``CometError``."""
-        session = self.session(endpoint)
-        timeout = self.timeout(endpoint, self.config.request_timeout_s, deadline)
-        timing = CallTiming(started_at=asyncio.get_running_loop().time())
-        outcome, http_status, api_status = "error", None, None
-        timed = CURRENT_TIMING.set(timing)
-        with self.in_flight():
-            try:
-                async with session.post(
-                    self.config.admin_url(endpoint),
-                    data=encode_form(form),
-                    headers=FORM_HEADERS,
-                    timeout=timeout,
-                ) as resp:
-                    http_status = resp.status
-                    raw = await resp.read()
-                    content_type = resp.headers.get("Content-Type", "")
-                body = decode_body(raw, content_type)
-                verdict = classify_reply(
-                    self.config.server_id, endpoint, http_status, body, content_type, self.hints
-                )
-                if verdict.error is not None:
-                    outcome, api_status = verdict.error.kind, verdict.error.api_status
-                else:
-                    outcome = "ok"
-                return Exchange(body, verdict)
-            except asyncio.CancelledError:
-                outcome = "cancelled"
-                raise
-            except NETWORK_ERRORS as exc:
-                error = self._transport_error(endpoint, exc, timing)
-                outcome = error.kind
-                raise error from exc
-            finally:
-                CURRENT_TIMING.reset(timed)
-                self.record(endpoint, timing, outcome, http_status, api_status, attempt, form)
-
-    def _transport_error(self, endpoint: str, exc: BaseException, timing: CallTiming) -> CometError:
-        return classify_exception(self.config.server_id, endpoint, exc, request_sent=timing.request_sent)
-
-    async def open_stream(
-        self, endpoint: str, form: Mapping[str, str], *, deadline: float | None, attempt: int
-    ) -> tuple[aiohttp.ClientResponse, CallTiming]:
-        """POST and return the open response of a successful streaming reply (the caller closes it).
-
-        An error reply (non-2xx or JSON instead of bytes) is read, classified, observed and raised.
-        """
-        session = self.session(endpoint)
-        cfg = self.config
-        budget = self.timeout(endpoint, cfg.download_timeout_s, deadline)
-        timeout = aiohttp.ClientTimeout(
-            total=budget.total, sock_connect=budget.sock_connect, sock_read=cfg.request_timeout_s
-        )
-        timing = CallTiming(started_at=asyncio.get_running_loop().time())
-        timed = CURRENT_TIMING.set(timing)
-        try:
-            resp = await session.post(
-                cfg.admin_url(endpoint),
-                data=encode_form(form),
-                headers=FORM_HEADERS,
-                timeout=timeout,
-            )
-        except asyncio.CancelledError:
-            self.record(endpoint, timing, "cancelled", None, None, attempt, form)
-            raise
-        except NETWORK_ERRORS as exc:
-            error = self._transport_error(endpoint, exc, timing)
-            self.record(endpoint, timing, error.kind, None, None, attempt, form)
-            raise error from exc
-        finally:
-            CURRENT_TIMING.reset(timed)
-        content_type = resp.headers.get("Content-Type", "")
-        if 200 <= resp.status < 300 and "json" not in content_type.lower():
-            return resp, timing
-        try:
-            raw = await resp.content.read(_ERROR_BODY_LIMIT)
-        except asyncio.CancelledError:
-            self.record(endpoint, timing, "cancelled", resp.status, None, attempt, form)
-            raise
-        except NETWORK_ERRORS as exc:
-            error = self._transport_error(endpoint, exc, timing)
-            self.record(endpoint, timing, error.kind, resp.status, None, attempt, form)
-            raise error from exc
-        finally:
-            resp.close()
-        verdict = classify_reply(
-            cfg.server_id, endpoint, resp.status, decode_body(raw, content_type), content_type, self.hints
-        )
-        failure = verdict.error or _unexpected_json(cfg.server_id, endpoint, resp.status)
-        self.record(endpoint, timing, failure.kind, resp.status, failure.api_status, attempt, form)
-        raise failure
+    def close(self) -> None:
+        """Abandon the reply: drop the connection (the server sees the hang-up)."""
 
 
-def _unexpected_json(server_id: str, endpoint: str, http_status: int) -> CometError:
-    return CometNotCometServer(server_id, endpoint, "expected installer bytes, got a JSON reply", http_status)
+@runtime_checkable
+class Transport(Protocol):
+    """Sends admin calls to one Comet Server."""
+
+    async def send(self, request: TransportRequest, timing: CallTiming) -> TransportReply: ...
+
+    async def open_stream(self, request: TransportRequest, timing: CallTiming) -> StreamReply:
+        """Send the call and return as soon as the status and headers are in (the caller closes it)."""
+        ...
+
+    async def aclose(self) -> None:
+        """Close every connection; no call is sent afterwards."""
+
+
+class TransportError(Exception):
+    """No (complete) reply arrived. ``request_sent``: False when it provably never left, None unknown."""
+
+    def __init__(self, detail: str, *, request_sent: bool | None = None) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.request_sent = request_sent
+
+
+class ConnectFailed(TransportError):
+    """Nothing answered (DNS, connection refused, no route): the request was never sent."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail, request_sent=False)
+
+
+class TLSFailed(TransportError):
+    """The TLS handshake failed (untrusted or mismatched certificate): nothing was sent."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail, request_sent=False)
+
+
+class TransportTimeout(TransportError):
+    """No complete reply in time (``request_sent=False`` for a timeout while connecting)."""
+
+
+class ConnectionBroken(TransportError):
+    """The connection broke; the request may have been processed."""
+
+
+def header(headers: Mapping[str, str], name: str) -> str | None:
+    """A header's value, looked up case-insensitively even in a plain dict."""
+    value = headers.get(name)
+    if value is not None:
+        return value
+    lowered = name.lower()
+    for key, item in headers.items():
+        if key.lower() == lowered:
+            return item
+    return None

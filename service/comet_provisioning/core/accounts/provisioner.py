@@ -317,10 +317,10 @@ class Provisioner:
             if found:
                 return dataclasses.replace(account, vault=StepState.DONE, vault_id=found[0])
         with journal.step("request_vault", "request-storage-vault"):
-            vault_id = await comet_call(
+            vault = await comet_call(
                 account, lambda: client.request_storage_vault(account.username, product.storage_provider_id)
             )
-        return dataclasses.replace(account, vault=StepState.DONE, vault_id=vault_id)
+        return dataclasses.replace(account, vault=StepState.DONE, vault_id=vault.destination_id)
 
     async def _apply_limits(
         self, account: Account, product: Product, client: CometClient, journal: Journal

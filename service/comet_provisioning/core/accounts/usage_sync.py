@@ -282,17 +282,16 @@ class UsageSync:
                     with journal.step(step, "set-user-profile-hash") as outcome:
                         if not full:
                             outcome.note = f"vaults {', '.join(unlimited)}"[:500]
-                        saved.append(await client.update_user_profile(current.username, mutate))
+                        saved.append((await client.update_user_profile(current.username, mutate)).profile)
                 if suspension and self.repair_drift:
                     # The status read under the guard, not the one the sync started with.
                     wanted = current.status is Status.SUSPENDED
                     with journal.step("repair_suspension", "set-user-profile-hash") as outcome:
                         outcome.note = "suspended" if wanted else "not suspended"
-                        saved.append(
-                            await client.update_user_profile(
-                                current.username, lambda profile: set_suspended(profile, wanted)
-                            )
+                        updated = await client.update_user_profile(
+                            current.username, lambda profile: set_suspended(profile, wanted)
                         )
+                        saved.append(updated.profile)
             finally:
                 async with self._db.transaction() as conn:
                     await rows.add_events(conn, journal.take())
