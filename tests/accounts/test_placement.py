@@ -116,8 +116,11 @@ async def test_no_failover_means_unavailable_and_a_retry_resumes(world: World) -
         listed = await world.stubs.accounts.GetAccount(
             accounts_pb2.GetAccountRequest(id=rich.metadata["account_id"])
         )
-        assert listed.account.status == accounts_pb2.ACCOUNT_STATUS_FAILED
+        # A transient failure: the order is kept and retried in the background (not due yet here).
+        assert listed.account.status == accounts_pb2.ACCOUNT_STATUS_PENDING
         assert listed.account.failure.reason == "COMET_UNREACHABLE"
+        assert listed.account.HasField("next_attempt_time")
+        assert listed.account.limits_state == accounts_pb2.LIMITS_STATE_NO_COMET_USER
         await world.sim.start(host="127.0.0.1", port=int(world.sim.base_url.rsplit(":", 1)[1]))
         again = await world.create(
             request_id="nf", product_id=product_id, customer=accounts_pb2.Customer(email="nf@x.io")

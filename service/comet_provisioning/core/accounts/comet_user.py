@@ -82,15 +82,21 @@ def owned(account: Account) -> Account:
     )
 
 
-async def settle(client: CometClient, account: Account, journal: Journal) -> Ownership | None:
-    """Whether the account's username is a Comet user, and whose: None when there is none."""
+async def settle(
+    client: CometClient, account: Account, journal: Journal, *, refused: bool = False
+) -> Ownership | None:
+    """Whether the account's username is a Comet user, and whose: None when there is none.
+
+    `refused`: Comet itself just answered this account's add-user with a refusal, so that attempt
+    created nothing, and every earlier one was settled as "no such user" before it was sent: a
+    user found now is someone else's, however recently it was created."""
     with journal.step("check_user", "get-user-profile") as outcome:
         try:
             profile = await client.get_user_profile(account.username)
         except CometUserNotFound:
             outcome.note = "no such user"
             return None
-        verdict = judge(profile, window(account))
+        verdict = judge(profile, None if refused else window(account))
         outcome.note = _VERDICT_NOTES[verdict]
         return verdict
 
@@ -141,6 +147,8 @@ class CometUsers:
                         return owned(account)
                     if verdict is not None:
                         raise NameTaken(account.username)
+                if not run.placed_now or account.add_user_window_start_ms is None:
+                    account = await self._mark_attempt(account, client, journal)
                 return await self._add_user(account, product, client, journal, run)
             except NameTaken:
                 journal.note("choose_username", "SUCCEEDED", f"{account.username} belongs to another user")
@@ -188,7 +196,10 @@ class CometUsers:
             if not err.reached_server:
                 raise  # provably never sent: nothing on Comet changed
             run.sent = True
-            verdict = await settle(client, account, journal)
+            # A reply from Comet itself (not a proxy's page, not a lost reply) that is not a
+            # transient failure: the call was processed and refused.
+            refused = err.api_status is not None and not err.retryable
+            verdict = await settle(client, account, journal, refused=refused)
             if verdict is Ownership.OURS:
                 return owned(account)
             if verdict is not None:

@@ -14,10 +14,16 @@ still races (another party can create the name between the check and add-user). 
 call at all on the happy path: Comet's clock is learned once per server (meta/version's
 CurrentTime), so the window start is a local computation.
 
+When Comet itself answers add-user with a refusal (a JSON reply, whatever its status or wording),
+that attempt created nothing, and an earlier attempt of the account is re-sent only after Comet
+said it has no such user: so a user found after a refusal is someone else's even if it was created
+a moment before (the window is not consulted).
+
 What the proof cannot tell apart: a user someone else created with the same name within the
 tolerance of the window (the clock offset is known to about a second; `CreateTime` has whole
-seconds). Names come from the customer (their e-mail by default), so that takes another party
-creating the same customer's name within seconds of this service's own attempt.
+seconds), when the attempt's outcome was unknown. Names come from the customer (their e-mail by
+default), so that takes another party creating the same customer's name within seconds of this
+service's own attempt whose reply was lost.
 """
 
 from __future__ import annotations
