@@ -73,7 +73,7 @@ async def test_the_fast_path_reads_what_sqlalchemy_reads(db: Database) -> None:
         for account in stored:
             await rows.insert_account(conn, account)
     async with db.read() as conn:
-        through_sqlalchemy = await rows.list_accounts(conn, AccountFilter(), offset=0, limit=10)
+        through_sqlalchemy = await rows.list_accounts(conn, AccountFilter(), after=None, limit=10)
     assert through_sqlalchemy == stored
     for account in stored:
         async with db.read_one() as conn:
@@ -112,7 +112,7 @@ async def test_prepared_writes_store_what_sqlalchemy_reads_back(db: Database) ->
             ],
         )  # fmt: skip
     async with db.read() as conn:
-        assert await rows.list_accounts(conn, AccountFilter(), offset=0, limit=10) == [saved]
+        assert await rows.list_accounts(conn, AccountFilter(), after=None, limit=10) == [saved]
         events = await rows.list_events(conn, "acc-4", before_id=0, limit=10)
     assert [(e.step, e.duration_ms, e.error, e.create_time) for e in reversed(events)] == [
         (f"s{i}", 1.5 * i, "" if i else "boom", T0 + dt.timedelta(microseconds=i)) for i in range(3)
@@ -158,10 +158,10 @@ async def test_a_save_sets_the_indexed_columns_it_changes_and_the_indexes_follow
     async with db.read() as conn:
         assert await rows.get_account(conn, "acc-7") == moved
         by_index = await rows.list_accounts(
-            conn, AccountFilter(status=Status.ACTIVE, customer_reference="c-2"), offset=0, limit=10
+            conn, AccountFilter(status=Status.ACTIVE, customer_reference="c-2"), after=None, limit=10
         )
         by_old_keys = await rows.list_accounts(
-            conn, AccountFilter(status=Status.FAILED, customer_reference="c-1"), offset=0, limit=10
+            conn, AccountFilter(status=Status.FAILED, customer_reference="c-1"), after=None, limit=10
         )
     assert (quiet.suspend_reason, quiet.status) == ("unpaid", Status.FAILED)
     assert by_index == [moved]
