@@ -135,7 +135,7 @@ class ServiceMetrics:
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         # No `<counter>_created` series: they double the series count and no dashboard reads them.
         # prometheus_client has only this process-wide switch for them.
-        disable_created_metrics()
+        disable_created_metrics()  # type: ignore[no-untyped-call]
         self.registry = registry or CollectorRegistry(auto_describe=True)
         self.comet = CometCallMetrics(self.registry)
         self.accounts = Gauge(
