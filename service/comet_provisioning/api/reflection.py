@@ -35,9 +35,26 @@ Response: TypeAlias = Any
 
 
 def contract_files() -> list[descriptor_pb2.FileDescriptorProto]:
-    """The contract's files and their imports, with source info (comments), as generated."""
+    """The contract's files and their imports, with source info (comments), as generated, less the
+    `json_name` protoc fills in for every field: grpcurl prints a field under its `json_name` when
+    the descriptor has one (`generatedPassword`) and under its .proto name otherwise
+    (`generated_password`), which is what this service has always shown and operators' scripts read.
+    The contract sets no `json_name` of its own."""
     data = resources.files("comet_provisioning_client.v1").joinpath(_DESCRIPTOR_SET).read_bytes()
-    return list(descriptor_pb2.FileDescriptorSet.FromString(data).file)
+    files = list(descriptor_pb2.FileDescriptorSet.FromString(data).file)
+    for proto in files:
+        for message in _messages(proto.message_type):
+            for field in message.field:
+                field.ClearField("json_name")
+    return files
+
+
+def _messages(
+    messages: Iterable[descriptor_pb2.DescriptorProto],
+) -> Iterable[descriptor_pb2.DescriptorProto]:
+    for message in messages:
+        yield message
+        yield from _messages(message.nested_type)
 
 
 def runtime_files(descriptor: FileDescriptor) -> list[descriptor_pb2.FileDescriptorProto]:
