@@ -56,8 +56,11 @@ async def test_reflection_v1_and_v1alpha_resolve_a_method_with_its_comments(
             reflection_pb2.ServerReflectionRequest(list_services=""),
             reflection_pb2.ServerReflectionRequest(file_containing_symbol=f"{ACCOUNTS}.CreateAccount"),
             reflection_pb2.ServerReflectionRequest(file_containing_symbol="comet.provisioning.v1.Nope"),
+            reflection_pb2.ServerReflectionRequest(
+                all_extension_numbers_of_type="comet.provisioning.v1.CreateAccountRequest"
+            ),
         ]
-        listed, found, missing = [reply async for reply in info(iter(requests))]
+        listed, found, missing, extensions = [reply async for reply in info(iter(requests))]
 
     services = {service.name for service in listed.list_services_response.service}
     assert {ACCOUNTS, "grpc.health.v1.Health", f"grpc.reflection.{version}.ServerReflection"} <= services
@@ -73,3 +76,6 @@ async def test_reflection_v1_and_v1alpha_resolve_a_method_with_its_comments(
     assert any("Records an order for a product" in comment for comment in comments)
 
     assert missing.error_response.error_code == grpc.StatusCode.NOT_FOUND.value[0]
+    numbers = extensions.all_extension_numbers_response
+    assert numbers.base_type_name == "comet.provisioning.v1.CreateAccountRequest"
+    assert list(numbers.extension_number) == []

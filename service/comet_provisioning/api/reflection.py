@@ -17,7 +17,7 @@ from importlib import resources
 from typing import Any, TypeAlias
 
 import grpc
-from google.protobuf import descriptor_pb2
+from google.protobuf import descriptor_pb2, descriptor_pool
 from google.protobuf.descriptor import FileDescriptor
 from google.protobuf.descriptor_database import DescriptorDatabase
 from grpc_reflection.v1alpha import reflection_pb2
@@ -138,8 +138,12 @@ class ReflectionIndex:
                     reflection_pb2.ServiceResponse(name=name) for name in self.services
                 )
                 return response
-            elif kind in ("file_containing_extension", "all_extension_numbers_of_type"):
-                # The contract defines no extensions.
+            elif kind == "all_extension_numbers_of_type":
+                # No file served extends a message: a known message has none, as protoc would say.
+                self._db.FindFileContainingSymbol(request.all_extension_numbers_of_type)
+                response.all_extension_numbers_response.base_type_name = request.all_extension_numbers_of_type
+                return response
+            elif kind == "file_containing_extension":
                 return _error(response, grpc.StatusCode.NOT_FOUND, "this server defines no extensions")
             else:
                 return _error(response, grpc.StatusCode.INVALID_ARGUMENT, "no request set")
@@ -190,8 +194,6 @@ def _runtime_files_of(service: str) -> list[descriptor_pb2.FileDescriptorProto]:
     """Compiled-in files for services outside the contract (health): found in the default pool."""
     if service.startswith("comet.provisioning."):
         return []
-    from google.protobuf import descriptor_pool
-
     try:
         found = descriptor_pool.Default().FindServiceByName(service)
     except KeyError:
