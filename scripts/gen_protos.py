@@ -6,6 +6,10 @@ a bare `comet` package into site-packages. So the generated files are moved into
 temporalio's SDK does it. The output depends only on proto/ and the pinned grpcio-tools and
 mypy-protobuf versions, so `--check` can fail CI when committed code is stale.
 
+Beside them goes `descriptors.binpb`: a FileDescriptorSet of the contract and everything it imports,
+built with source info, so the service's reflection can show the .proto comments (`grpcurl describe`).
+protoc serializes it deterministically, so `--check` covers it like the code.
+
 Usage: python scripts/gen_protos.py [--check]
 """
 
@@ -24,6 +28,7 @@ PROTO_ROOT = ROOT / "proto"
 PROTO_PACKAGE_DIR = Path("comet/provisioning/v1")
 OUT_DIR = ROOT / "clients" / "comet_provisioning_client" / "v1"
 TARGET_MODULE = "comet_provisioning_client.v1"
+DESCRIPTOR_SET = "descriptors.binpb"
 
 _FROM_IMPORT = re.compile(r"^from comet\.provisioning\.v1 import ", re.MULTILINE)
 _DOTTED = re.compile(r"\bcomet\.provisioning\.v1\.(\w+_pb2(?:_grpc)?)\b")
@@ -54,6 +59,9 @@ def generate(into: Path) -> None:
         f"--grpc_python_out={raw}",
         f"--mypy_out={raw}",
         f"--mypy_grpc_out={raw}",
+        f"--descriptor_set_out={raw / DESCRIPTOR_SET}",
+        "--include_source_info",
+        "--include_imports",
         *protos,
     ]
     subprocess.run(cmd, check=True, cwd=ROOT)  # noqa: S603 - fixed argv
@@ -61,6 +69,7 @@ def generate(into: Path) -> None:
     out.mkdir()
     for path in sorted((raw / PROTO_PACKAGE_DIR).iterdir()):
         (out / path.name).write_text(_rewrite(path.read_text()))
+    shutil.copyfile(raw / DESCRIPTOR_SET, out / DESCRIPTOR_SET)
     (out / "__init__.py").write_text('"""Generated from proto/comet/provisioning/v1. Do not edit."""\n')
 
 

@@ -3,6 +3,7 @@ client with retries, deadlines, request ids and typed errors.
 
     async with ProvisioningClient("127.0.0.1:50051", token=TOKEN) as client:
         created = await client.create_account(product_id, {"email": "alice@example.com"})
+        print(created.account.username, created.request_id)
 """
 
 from .client import (
@@ -14,6 +15,7 @@ from .client import (
     service_config,
 )
 from .errors import (
+    RETRYABLE_KEY,
     AbortedError,
     AlreadyExistsError,
     DeadlineExceededError,
@@ -29,22 +31,30 @@ from .errors import (
     UnavailableError,
     error_from_rpc,
 )
+from .results import AccountResult, Deleted, ProductResult, Reply, ServerGroupResult, ServerResult
 
 __all__ = [
     "DEFAULT_MAX_ATTEMPTS",
     "DEFAULT_TIMEOUT_S",
+    "RETRYABLE_KEY",
     "AbortedError",
+    "AccountResult",
     "AlreadyExistsError",
     "DeadlineExceededError",
+    "Deleted",
     "FailedPreconditionError",
     "FieldViolation",
     "InternalError",
     "InvalidArgumentError",
     "NotFoundError",
     "PermissionDeniedError",
+    "ProductResult",
     "ProvisioningClient",
     "ProvisioningError",
+    "Reply",
     "ResourceExhaustedError",
+    "ServerGroupResult",
+    "ServerResult",
     "UnauthenticatedError",
     "UnavailableError",
     "ensure_request_id",

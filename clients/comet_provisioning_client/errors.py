@@ -15,6 +15,7 @@ import grpc
 from google.rpc import error_details_pb2, status_pb2
 
 __all__ = [
+    "RETRYABLE_KEY",
     "AbortedError",
     "AlreadyExistsError",
     "DeadlineExceededError",
@@ -32,6 +33,8 @@ __all__ = [
 ]
 
 STATUS_DETAILS_KEY = "grpc-status-details-bin"
+# ErrorInfo metadata key by which the service marks an error a retry with the same request_id may fix.
+RETRYABLE_KEY = "retryable"
 
 
 @dataclass(frozen=True)
@@ -44,7 +47,8 @@ class FieldViolation:
 
 class ProvisioningError(Exception):
     """A failed call: the gRPC status code, the ErrorInfo reason (UPPER_SNAKE_CASE), the message,
-    the ErrorInfo metadata and, for invalid input, the field violations."""
+    the ErrorInfo metadata, for invalid input the field violations, and the request id the call
+    was sent with (repeat the call with it: the same id never has a second effect)."""
 
     def __init__(
         self,
@@ -54,19 +58,28 @@ class ProvisioningError(Exception):
         metadata: Mapping[str, str] | None = None,
         field_violations: Sequence[FieldViolation] = (),
         domain: str = "",
+        request_id: str = "",
     ) -> None:
-        super().__init__(f"{code.name} {reason or '-'}: {message}")
+        super().__init__(code, reason, message)
         self.code = code
         self.reason = reason
         self.message = message
         self.metadata: dict[str, str] = dict(metadata or {})
         self.field_violations: tuple[FieldViolation, ...] = tuple(field_violations)
         self.domain = domain
+        self.request_id = request_id
+
+    def __str__(self) -> str:
+        head = f"{self.code.name} {self.reason}" if self.reason else self.code.name
+        tail = f" (request_id {self.request_id})" if self.request_id else ""
+        return f"{head}: {self.message}{tail}"
 
     @property
     def retryable(self) -> bool:
-        """Only UNAVAILABLE is worth retrying as is (AIP-194); with the same request_id it is safe."""
-        return self.code is grpc.StatusCode.UNAVAILABLE
+        """Whether repeating the call as is (same request_id) may succeed: UNAVAILABLE always
+        (AIP-194), and any other error the server marks retryable in its ErrorInfo metadata
+        (e.g. ABORTED ACCOUNT_BUSY, or DEADLINE_EXCEEDED when the server kept its progress)."""
+        return self.code is grpc.StatusCode.UNAVAILABLE or self.metadata.get(RETRYABLE_KEY) == "true"
 
 
 class InvalidArgumentError(ProvisioningError):
@@ -98,7 +111,7 @@ class UnavailableError(ProvisioningError):
 
 
 class DeadlineExceededError(ProvisioningError):
-    """DEADLINE_EXCEEDED: the outcome is unknown; retry with the same request_id."""
+    """DEADLINE_EXCEEDED: the outcome is unknown; retry with the same request_id (``request_id``)."""
 
 
 class UnauthenticatedError(ProvisioningError):
@@ -141,8 +154,9 @@ def _status_details(trailing: Any) -> Any | None:
     return None
 
 
-def error_from_rpc(err: grpc.aio.AioRpcError | grpc.RpcError) -> ProvisioningError:
-    """The typed exception for a failed call (works for raw stub calls too)."""
+def error_from_rpc(err: grpc.aio.AioRpcError | grpc.RpcError, *, request_id: str = "") -> ProvisioningError:
+    """The typed exception for a failed call (works for raw stub calls too); `request_id`: the one
+    the call was sent with."""
     code: grpc.StatusCode = err.code() if hasattr(err, "code") else grpc.StatusCode.UNKNOWN
     message: str = (err.details() if hasattr(err, "details") else "") or ""
     trailing = err.trailing_metadata() if hasattr(err, "trailing_metadata") else None
@@ -163,4 +177,4 @@ def error_from_rpc(err: grpc.aio.AioRpcError | grpc.RpcError) -> ProvisioningErr
                 detail.Unpack(bad)
                 violations.extend(FieldViolation(v.field, v.description) for v in bad.field_violations)
     cls = _BY_CODE.get(code, ProvisioningError)
-    return cls(code, reason, message, metadata, violations, domain)
+    return cls(code, reason, message, metadata, violations, domain, request_id)

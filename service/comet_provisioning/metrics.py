@@ -21,8 +21,15 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    disable_created_metrics,
+    start_http_server,
+)
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from comet_provisioning.comet.observe import CallRecord
@@ -94,7 +101,7 @@ class CometCallMetrics:
         except Exception:  # pragma: no cover - a metrics bug must not break a Comet call
             log.exception("recording a comet call failed")
 
-    def _open_connections(self) -> Iterable[GaugeMetricFamily]:
+    def _open_connections(self) -> Iterable[Metric]:
         source = self.open_connections_source
         if source is None:
             return []
@@ -111,10 +118,10 @@ class CometCallMetrics:
 class _Callback(Collector):
     """A collector whose samples come from a function, evaluated at scrape time."""
 
-    def __init__(self, collect: Callable[[], Iterable[GaugeMetricFamily]]) -> None:
+    def __init__(self, collect: Callable[[], Iterable[Metric]]) -> None:
         self._collect = collect
 
-    def collect(self) -> Iterable[GaugeMetricFamily]:
+    def collect(self) -> Iterable[Metric]:
         try:
             return list(self._collect())
         except Exception:
@@ -126,6 +133,9 @@ class ServiceMetrics:
     """The service's registry and its non-gRPC metrics."""
 
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        # No `<counter>_created` series: they double the series count and no dashboard reads them.
+        # prometheus_client has only this process-wide switch for them.
+        disable_created_metrics()  # type: ignore[no-untyped-call]
         self.registry = registry or CollectorRegistry(auto_describe=True)
         self.comet = CometCallMetrics(self.registry)
         self.accounts = Gauge(
@@ -139,7 +149,7 @@ class ServiceMetrics:
         self._usage_syncs: dict[str, float] = {}
         self._usage_lock = threading.Lock()
         self._limiters: list[ServerCallLimiter] = []
-        self.registry.register(_Callback(self._usage_sync_age))
+        self.registry.register(_Callback(self._usage_sync_last))
         self.registry.register(_Callback(self._limiter_lanes))
 
     # -- usage sync -------------------------------------------------------------------------------
@@ -156,24 +166,19 @@ class ServiceMetrics:
         with self._usage_lock:
             self._usage_syncs.pop(server_id, None)
 
-    def _usage_sync_age(self) -> Iterable[GaugeMetricFamily]:
-        age = GaugeMetricFamily(
-            f"{NAMESPACE}_usage_sync_age_seconds",
-            "Seconds since the last finished usage sync of each Comet Server.",
-            labels=["server_id"],
-        )
+    def _usage_sync_last(self) -> Iterable[Metric]:
+        # The time of the last sync, not its age: `time() - this` gives the age in a query, and a
+        # timestamp stays true between scrapes.
         last = GaugeMetricFamily(
             f"{NAMESPACE}_usage_sync_last_timestamp_seconds",
             "Unix time of the last finished usage sync of each Comet Server.",
             labels=["server_id"],
         )
-        now = time.time()
         with self._usage_lock:
             syncs = sorted(self._usage_syncs.items())
         for server_id, stamp in syncs:
-            age.add_metric([server_id], max(0.0, now - stamp))
             last.add_metric([server_id], stamp)
-        return [age, last]
+        return [last]
 
     # -- accounts by status ------------------------------------------------------------------------
 
@@ -204,22 +209,22 @@ class ServiceMetrics:
     def watch_limiter(self, limiter: ServerCallLimiter) -> None:
         self._limiters.append(limiter)
 
-    def _limiter_lanes(self) -> Iterable[GaugeMetricFamily]:
+    def _limiter_lanes(self) -> Iterable[Metric]:
         if not self._limiters:
             return []
         active = GaugeMetricFamily(
             f"{NAMESPACE}_comet_rpcs_active",
-            "RPCs doing Comet work on each server (ServerCallLimiter).",
+            "RPCs doing Comet work on each server.",
             labels=["server_id"],
         )
         waiting = GaugeMetricFamily(
             f"{NAMESPACE}_comet_rpcs_waiting",
-            "RPCs waiting for their turn on each server (ServerCallLimiter).",
+            "RPCs waiting for their turn on each server.",
             labels=["server_id"],
         )
-        refused = GaugeMetricFamily(
+        refused = CounterMetricFamily(
             f"{NAMESPACE}_comet_rpcs_refused",
-            "RPCs refused with COMET_SERVER_BUSY since start (all servers).",
+            "RPCs refused with COMET_SERVER_BUSY because a server had too many calls waiting.",
         )
         total = 0
         for limiter in self._limiters:

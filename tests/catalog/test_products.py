@@ -8,7 +8,7 @@ from comet_provisioning.store import open_database, utcnow
 from comet_provisioning.store.schema import accounts, products
 from comet_provisioning_client.v1 import catalog_pb2 as C
 from comet_provisioning_client.v1 import servers_pb2
-from google.protobuf import field_mask_pb2
+from google.protobuf import field_mask_pb2, json_format
 from sqlalchemy import func, insert, select, update
 
 from tests.fixtures.db import InProcessService, expect_error
@@ -320,6 +320,35 @@ async def test_quote_order(service: InProcessService, group_id: str) -> None:
         "PRODUCT_NOT_FOUND",
     )
     await expect_error(service.catalog.QuoteOrder(C.QuoteOrderRequest()), INVALID)
+
+
+async def test_quote_order_takes_options_like_every_other_call_and_still_accepts_quantities(
+    service: InProcessService, group_id: str
+) -> None:
+    created = (await service.catalog.CreateProduct(C.CreateProductRequest(product=product(group_id)))).product
+    chosen = {"number_of_devices": 5, "storage_vault_quota_gb": 200}
+    by_options = await service.catalog.QuoteOrder(C.QuoteOrderRequest(product_id=created.id, options=chosen))
+    assert by_options.total_minor == 500 + 500 + 600
+    # A caller written against the old name, in JSON as grpcurl sends it, gets the same quote.
+    old_json = json_format.ParseDict({"product_id": created.id, "quantities": chosen}, C.QuoteOrderRequest())
+    assert await service.catalog.QuoteOrder(old_json) == by_options
+    both_agree = C.QuoteOrderRequest(product_id=created.id, options=chosen, quantities=chosen)
+    assert await service.catalog.QuoteOrder(both_agree) == by_options
+
+    err = await expect_error(
+        service.catalog.QuoteOrder(
+            C.QuoteOrderRequest(product_id=created.id, options=chosen, quantities={"number_of_devices": 6})
+        ),
+        INVALID,
+        "CONFLICTING_OPTIONS",
+    )
+    assert err.fields == ["quantities"]
+    err = await expect_error(
+        service.catalog.QuoteOrder(C.QuoteOrderRequest(product_id=created.id, options={"x": 1})),
+        INVALID,
+        "INVALID_QUANTITIES",
+    )
+    assert err.fields == ["options[x]"]
 
 
 async def test_create_product_idempotent(service: InProcessService, group_id: str) -> None:

@@ -12,6 +12,7 @@ import pytest
 from comet_provisioning.api.auth import hash_token
 from comet_provisioning.config import TokenEntry
 from comet_provisioning_client import (
+    AccountResult,
     InvalidArgumentError,
     NotFoundError,
     ProvisioningClient,
@@ -19,7 +20,7 @@ from comet_provisioning_client import (
     UnauthenticatedError,
     ensure_request_id,
 )
-from comet_provisioning_client.v1 import accounts_pb2, catalog_pb2
+from comet_provisioning_client.v1 import accounts_pb2, catalog_pb2, servers_pb2
 
 from tests.accounts.conftest import World, started
 from tests.fixtures.db import service_settings
@@ -68,20 +69,91 @@ def test_ensure_request_id_fills_only_empty_ids() -> None:
 
 
 async def test_lifecycle_through_the_convenience_methods(world: World, client: ProvisioningClient) -> None:
-    account = (await client.create_account(world.product_id, {"email": "dave@example.com"})).account
+    created = await client.create_account(world.product_id, {"email": "dave@example.com"})
+    account = created.account
     suspended = await client.suspend_account(account.id, reason="unpaid")
-    assert suspended.status == accounts_pb2.ACCOUNT_STATUS_SUSPENDED
+    assert suspended.account.status == accounts_pb2.ACCOUNT_STATUS_SUSPENDED
     assert world.sim.state.users[account.username].profile["IsSuspended"] is True
-    assert (await client.unsuspend_account(account.id)).status == accounts_pb2.ACCOUNT_STATUS_ACTIVE
+    unsuspended = await client.unsuspend_account(account.id)
+    assert unsuspended.account.status == accounts_pb2.ACCOUNT_STATUS_ACTIVE
     assert world.sim.state.users[account.username].profile["IsSuspended"] is False
     changed = await client.change_package(account.id, options={"number_of_devices": 7})
-    assert changed.quotas.max_devices == 7
+    assert changed.account.quotas.max_devices == 7
     assert world.sim.state.users[account.username].profile["MaximumDevices"] == 7
     await client.change_password(account.id, "a-new-Password-123")
     assert world.sim.state.users[account.username].password == "a-new-Password-123"
     terminated = await client.terminate_account(account.id)
-    assert terminated.status == accounts_pb2.ACCOUNT_STATUS_TERMINATED
+    assert terminated.account.status == accounts_pb2.ACCOUNT_STATUS_TERMINATED
     assert account.username not in world.sim.state.users
+    # Every change returns the same shape: the account and the request id it was sent with.
+    results = [created, suspended, unsuspended, changed, terminated]
+    assert all(isinstance(r, AccountResult) for r in results)
+    assert len({r.request_id for r in results}) == len(results)
+    assert all(r.request_id for r in results)
+
+
+async def test_a_generated_request_id_repeats_the_order_without_a_second_user(
+    world: World, client: ProvisioningClient
+) -> None:
+    first = await client.create_account(world.product_id, {"email": "erin@example.com"})
+    again = await client.create_account(
+        world.product_id, {"email": "erin@example.com"}, request_id=first.request_id
+    )
+    assert again.account.id == first.account.id
+    assert again.request_id == first.request_id
+    assert world.sim.counters.calls["add-user"] == 1
+
+
+async def test_catalogue_and_server_helpers(world: World, client: ProvisioningClient) -> None:
+    group = await client.create_server_group(servers_pb2.ServerGroup(name="eu"))
+    assert group.request_id
+    assert (await client.get_server_group(group.server_group.id)).name == "eu"
+    renamed = await client.update_server_group(
+        servers_pb2.ServerGroup(id=group.server_group.id, name="eu-west"), ["name"]
+    )
+    assert renamed.server_group.name == "eu-west"
+    assert {g.name for g in [g async for g in client.list_server_groups(page_size=1)]} == {"main", "eu-west"}
+
+    server = await client.get_server(world.server_id)
+    assert [s.id async for s in client.list_servers(server_group_id=world.group_id)] == [server.id]
+    tested = await client.test_connection(world.server_id)
+    assert tested.ok
+    providers = await client.list_storage_providers(world.server_id)
+    assert {p.provider_id for p in providers} == set(world.sim.state.providers)
+    assert isinstance(await client.list_policy_groups(world.server_id), list)
+    display = await client.update_server(
+        servers_pb2.Server(id=server.id, display_name="primary"), ["display_name"]
+    )
+    assert display.server.display_name == "primary"
+
+    product = catalog_pb2.Product(
+        name="Backup 5",
+        currency_code="EUR",
+        base_price_minor=300,
+        module_settings=catalog_pb2.ModuleSettings(server_group_id=world.group_id),
+        options=[
+            catalog_pb2.ConfigurableOption(
+                key="number_of_devices", min_quantity=1, max_quantity=5, unit_price_minor=100
+            )
+        ],
+    )
+    created = await client.create_product(product, request_id="product-5")
+    assert created.request_id == "product-5"
+    assert (await client.get_product(created.product.id)).name == "Backup 5"
+    quote = await client.quote_order(created.product.id, {"number_of_devices": 3})
+    assert quote.total_minor == 300 + 3 * 100
+    updated = await client.update_product(
+        catalog_pb2.Product(id=created.product.id, name="Backup Five"), ["name"]
+    )
+    assert updated.product.name == "Backup Five"
+    assert "Backup Five" in {p.name async for p in client.list_products(page_size=1)}
+    deleted = await client.delete_product(created.product.id)
+    assert deleted.request_id
+    with pytest.raises(NotFoundError):
+        await client.get_product(created.product.id)
+    await client.delete_server_group(group.server_group.id)
+    with pytest.raises(NotFoundError):
+        await client.get_server_group(group.server_group.id)
 
 
 async def test_list_accounts_follows_pages(world: World, client: ProvisioningClient) -> None:

@@ -4,14 +4,24 @@ numbers, re-sends and collisions, and --verify finding what it should (and catch
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import io
 import json
+import secrets
+import sys
+from pathlib import Path
 
 import pytest
+from comet_provisioning.api.auth import hash_token
+from comet_provisioning.config import TokenEntry
 from comet_provisioning.loadtest import add_arguments, run_command
 from comet_provisioning.loadtest.credentials import CometCredentials
 from comet_provisioning.loadtest.loadtest import LoadTestConfig, run_loadtest
+from comet_provisioning_client.v1 import accounts_pb2
 
-from tests.accounts.conftest import World
+from tests.accounts.conftest import World, started
+from tests.fixtures.db import service_settings
+from tests.fixtures.service import free_port
 from tests.fixtures.sim import SIM_ADMIN, SIM_PASSWORD
 
 
@@ -141,3 +151,147 @@ async def test_failures_are_counted_by_code_and_reason(world: World) -> None:
     assert summary.succeeded == 0
     assert "OK" not in summary.codes
     assert summary.reasons
+
+
+async def test_verify_says_failed_when_orders_failed(world: World) -> None:
+    world.sim.faults.add("add-user", "http502", rate=1.0)
+    summary = await run_loadtest(_config(world, accounts=5, concurrency=5, timeout_s=20))
+    assert summary.failed == 5
+    verification = summary.verification
+    assert verification is not None
+    assert verification.failed_orders == 5
+    assert not summary.verified
+    text = summary.text()
+    assert "): FAILED" in text
+    assert "): OK" not in text
+    assert "5 of 5 orders failed" in text
+
+
+async def test_verify_reports_comet_users_of_unfinished_orders_and_their_missing_limits(world: World) -> None:
+    # add-user and the vault go through, applying the quotas does not: each order leaves a Comet
+    # user behind whose account is not ACTIVE and whose profile has none of the product's limits.
+    world.sim.faults.add("set-user-profile-hash", "http500", rate=1.0)
+    summary = await run_loadtest(
+        _config(
+            world, accounts=3, concurrency=3, duplicate_fraction=0.0, same_username_fraction=0.0, timeout_s=20
+        )
+    )
+    verification = summary.verification
+    assert verification is not None
+    created = len(world.sim.state.users)
+    assert created == 3
+    assert verification.not_active_users == created
+    assert verification.unlimited_users == created
+    assert not summary.verified
+    assert "WITHOUT the product's limits" in summary.text()
+    assert summary.to_json()["verification"]["unlimited_users"] == created
+
+
+async def test_cleanup_terminates_every_account_of_the_run_even_failed_orders(world: World) -> None:
+    bystander = await world.stubs.accounts.CreateAccount(
+        accounts_pb2.CreateAccountRequest(
+            product_id=world.product_id, customer=accounts_pb2.Customer(email="keep@example.com")
+        )
+    )
+    # Two orders fail after their Comet user exists: clean-up finds them by the run's reference.
+    for failing in ("ltcln000002", "ltcln000005"):
+        world.sim.faults.add("set-user-profile-hash", "http500", rate=1.0, target_user=failing)
+    summary = await run_loadtest(
+        _config(
+            world,
+            accounts=8,
+            concurrency=4,
+            duplicate_fraction=0.0,
+            same_username_fraction=0.0,
+            verify=False,
+            cleanup=True,
+            timeout_s=20,
+            run_id="cln",
+        )
+    )
+    assert summary.failed == 2
+    cleaned = summary.cleanup
+    assert cleaned is not None
+    assert cleaned.accounts == 8
+    assert cleaned.terminated == 8
+    assert cleaned.left_on_comet == 0
+    assert cleaned.clean
+    # On Comet, only the user that was not the run's is left.
+    assert set(world.sim.state.users) == {bystander.account.username}
+    assert "Cleanup: terminated 8 of 8 accounts of this run: OK" in summary.text()
+
+
+def _args(*argv: str) -> argparse.Namespace:
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    return parser.parse_args(list(argv))
+
+
+def _one_line(capsys: pytest.CaptureFixture[str]) -> str:
+    captured = capsys.readouterr()
+    lines = captured.err.strip().splitlines()
+    assert len(lines) == 1, captured.err
+    assert lines[0].startswith("comet-provisioning loadtest: ")
+    assert "Traceback" not in captured.err
+    return lines[0]
+
+
+async def test_nothing_listening_is_one_line_and_exit_3(capsys: pytest.CaptureFixture[str]) -> None:
+    code = await run_command(_args("--target", f"127.0.0.1:{free_port()}", "--product", "p"))
+    assert code == 3
+    assert "nothing answers at" in _one_line(capsys)
+
+
+async def test_an_unknown_product_is_one_line_and_exit_5(
+    world: World, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = await run_command(_args("--target", f"127.0.0.1:{world.stubs.port}", "--product", "no-such"))
+    assert code == 5
+    assert "no product 'no-such'" in _one_line(capsys)
+    assert not world.sim.state.users
+
+
+async def test_a_missing_or_refused_token_is_one_line_and_exit_4(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("COMET_PROVISIONING_TOKEN", raising=False)
+    token = secrets.token_urlsafe(24)
+    settings = dataclasses.replace(
+        service_settings(f"sqlite+aiosqlite:///{tmp_path / 'store.sqlite3'}", tmp_path / "data"),
+        tokens=[TokenEntry(name="ops", hash=hash_token(token), role="provisioner")],
+    )
+    async with started(settings) as stubs:
+        target = f"127.0.0.1:{stubs.port}"
+        assert await run_command(_args("--target", target, "--product", "p")) == 4
+        assert "needs a token: pass --token or set COMET_PROVISIONING_TOKEN" in _one_line(capsys)
+        assert await run_command(_args("--target", target, "--product", "p", "--token", "wrong")) == 4
+        assert "refused the token" in _one_line(capsys)
+        # With the right token the next problem is the product.
+        assert await run_command(_args("--target", target, "--product", "p", "--token", token)) == 5
+
+
+class Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+@pytest.mark.parametrize("json_output", [False, True])
+async def test_progress_only_on_a_terminal_and_never_with_json(
+    world: World, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, json_output: bool
+) -> None:
+    argv = ["--target", f"127.0.0.1:{world.stubs.port}", "--product", world.product_id, "--accounts", "6"]
+    # Not a terminal (pytest's capture): no bar.
+    assert await run_command(_args(*argv)) == 0
+    assert "orders:" not in capsys.readouterr().err
+    terminal = Terminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    assert await run_command(_args(*argv, *(["--json"] if json_output else []))) == 0
+    out = capsys.readouterr().out
+    if json_output:
+        assert "orders:" not in terminal.getvalue()
+        assert json.loads(out.strip().splitlines()[-1])["succeeded"] == 6
+        assert "orders" not in out.strip().splitlines()[-1]
+    else:
+        assert "orders: 100%" in terminal.getvalue()
+        assert "ok=6" in terminal.getvalue()
+        assert "orders:" not in out

@@ -73,3 +73,18 @@ def test_it_ships_its_type_information(client_env: Path) -> None:
     shipped = found.stdout
     for name in ("py.typed", "v1/accounts_pb2.pyi", "v1/catalog_pb2.pyi", "v1/servers_pb2.pyi"):
         assert f"'{name}'" in shipped, shipped
+
+
+def test_it_ships_the_contract_with_its_comments(client_env: Path) -> None:
+    """The service's reflection reads the descriptor set from the installed client package."""
+    found = _python(
+        client_env,
+        "from importlib import resources\n"
+        "from google.protobuf import descriptor_pb2\n"
+        "data = resources.files('comet_provisioning_client.v1').joinpath('descriptors.binpb').read_bytes()\n"
+        "files = descriptor_pb2.FileDescriptorSet.FromString(data).file\n"
+        "accounts = next(f for f in files if f.name == 'comet/provisioning/v1/accounts.proto')\n"
+        "print(any('Records an order' in l.leading_comments for l in accounts.source_code_info.location))",
+    )
+    assert found.returncode == 0, found.stderr
+    assert found.stdout.strip() == "True"

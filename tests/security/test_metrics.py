@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import datetime as dt
+import re
 import time
 import urllib.request
 from urllib.parse import urlsplit
@@ -233,16 +234,18 @@ async def test_a_failing_count_callback_does_not_stop_the_refresher() -> None:
     assert _local(metrics, "comet_provisioning_accounts", status="ACTIVE") == 1
 
 
-def test_usage_sync_age_grows_from_the_recorded_time() -> None:
+def test_usage_sync_exports_the_time_of_the_last_sync_once() -> None:
     metrics = ServiceMetrics()
-    metrics.record_usage_sync("s1", dt.datetime.now(dt.UTC) - dt.timedelta(seconds=120))
+    two_minutes_ago = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=120)
+    metrics.record_usage_sync("s1", two_minutes_ago)
     metrics.record_usage_sync("s2", time.time())
-    age = _local(metrics, "comet_provisioning_usage_sync_age_seconds", server_id="s1")
-    assert age is not None
-    assert 119 <= age < 130
-    assert (_local(metrics, "comet_provisioning_usage_sync_age_seconds", server_id="s2") or 0) < 5
-    metrics.forget_server("s1")
+    last = "comet_provisioning_usage_sync_last_timestamp_seconds"
+    assert _local(metrics, last, server_id="s1") == pytest.approx(two_minutes_ago.timestamp())
+    # One series per fact: the age is `time() - last` in a query, not a second series.
     assert _local(metrics, "comet_provisioning_usage_sync_age_seconds", server_id="s1") is None
+    metrics.forget_server("s1")
+    assert _local(metrics, last, server_id="s1") is None
+    assert _local(metrics, last, server_id="s2") is not None
 
 
 async def test_limiter_lanes_are_exported() -> None:
@@ -258,7 +261,40 @@ async def test_limiter_lanes_are_exported() -> None:
 
         with pytest.raises(ServiceError, match="too many calls"):
             await asyncio.create_task(another_rpc(), context=contextvars.Context())
-    assert _local(metrics, "comet_provisioning_comet_rpcs_refused") == 1
+    assert _local(metrics, "comet_provisioning_comet_rpcs_refused_total") == 1
+
+
+# A CamelCase word in a HELP text is a class name: operators read these, not the code.
+_CLASS_NAME = re.compile(r"\b[A-Z][a-z0-9]+(?:[A-Z][a-z0-9]*)+\b")
+
+
+async def test_the_scrape_follows_prometheus_naming_conventions(service: Stubs) -> None:
+    assert service.server.metrics is not None
+    assert service.server.metrics_port
+    await service.servers.ListServers(servers_pb2.ListServersRequest(), metadata=bearer("viewer"))
+    service.server.metrics.record_usage_sync("s1")
+    limiter = ServerCallLimiter(max_waiting=0, capacity=1)
+    service.server.metrics.watch_limiter(limiter)
+
+    def get() -> str:
+        url = f"http://127.0.0.1:{service.server.metrics_port}/metrics"
+        with urllib.request.urlopen(url, timeout=10) as reply:
+            return str(reply.read().decode())
+
+    families = list(text_string_to_metric_families(await asyncio.to_thread(get)))
+    by_name = {family.name: family for family in families}
+    names = {sample.name for family in families for sample in family.samples}
+    assert not [name for name in names if name.endswith("_created")]
+    for family in families:
+        if family.type == "counter":
+            assert all(sample.name.endswith("_total") for sample in family.samples), family.name
+        else:
+            assert not family.name.endswith("_total"), f"{family.name} is a {family.type}"
+        assert not _CLASS_NAME.search(family.documentation), (family.name, family.documentation)
+    assert by_name["comet_provisioning_comet_rpcs_refused"].type == "counter"
+    assert "comet_provisioning_usage_sync_last_timestamp_seconds" in by_name
+    assert "comet_provisioning_usage_sync_age_seconds" not in by_name
+    assert by_name["grpc_server_handled"].type == "counter"
 
 
 @pytest.mark.parametrize(

@@ -109,7 +109,7 @@ class CatalogServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def QuoteOrder(self, request, context):
-        """Validates a chosen set of option quantities against a product and prices it.
+        """Validates a chosen set of options (a quantity per option key) against a product and prices it.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

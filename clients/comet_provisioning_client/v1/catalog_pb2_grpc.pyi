@@ -46,7 +46,7 @@ class CatalogServiceStub:
     DeleteProduct: _grpc.UnaryUnaryMultiCallable[_catalog_pb2.DeleteProductRequest, _catalog_pb2.DeleteProductResponse]
     """Deletes a product. Refused (FAILED_PRECONDITION) while accounts use it."""
     QuoteOrder: _grpc.UnaryUnaryMultiCallable[_catalog_pb2.QuoteOrderRequest, _catalog_pb2.QuoteOrderResponse]
-    """Validates a chosen set of option quantities against a product and prices it."""
+    """Validates a chosen set of options (a quantity per option key) against a product and prices it."""
 
 @_typing.type_check_only
 class CatalogServiceAsyncStub(CatalogServiceStub):
@@ -66,7 +66,7 @@ class CatalogServiceAsyncStub(CatalogServiceStub):
     DeleteProduct: _aio.UnaryUnaryMultiCallable[_catalog_pb2.DeleteProductRequest, _catalog_pb2.DeleteProductResponse]  # type: ignore[assignment]
     """Deletes a product. Refused (FAILED_PRECONDITION) while accounts use it."""
     QuoteOrder: _aio.UnaryUnaryMultiCallable[_catalog_pb2.QuoteOrderRequest, _catalog_pb2.QuoteOrderResponse]  # type: ignore[assignment]
-    """Validates a chosen set of option quantities against a product and prices it."""
+    """Validates a chosen set of options (a quantity per option key) against a product and prices it."""
 
 class CatalogServiceServicer(metaclass=_abc_1.ABCMeta):
     """Defines the products a provider sells: module settings and configurable options. The WHMCS
@@ -119,6 +119,6 @@ class CatalogServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _catalog_pb2.QuoteOrderRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_catalog_pb2.QuoteOrderResponse, _abc.Awaitable[_catalog_pb2.QuoteOrderResponse]]:
-        """Validates a chosen set of option quantities against a product and prices it."""
+        """Validates a chosen set of options (a quantity per option key) against a product and prices it."""
 
 def add_CatalogServiceServicer_to_server(servicer: CatalogServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -5,7 +5,7 @@ from __future__ import annotations
 from comet_provisioning_client.v1 import catalog_pb2
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from comet_provisioning.core.catalog import unit_for
+from comet_provisioning.core.catalog import chosen_options, unit_for
 from comet_provisioning.core.models import ModuleSettingsSpec, OptionSpec, Product, ProductSpec
 from comet_provisioning.core.products import ProductManager
 from comet_provisioning.store import Database, SecretBox
@@ -155,8 +155,11 @@ class CatalogServicer(PendingCatalogService):
     async def QuoteOrder(
         self, request: catalog_pb2.QuoteOrderRequest, context: Context
     ) -> catalog_pb2.QuoteOrderResponse:
+        chosen = chosen_options(request.options, request.quantities)
         async with self.db.read() as conn:
-            result = await self.manager.quote_order(conn, request.product_id, dict(request.quantities))
+            result = await self.manager.quote_order(
+                conn, request.product_id, chosen.quantities, field=chosen.field
+            )
         return catalog_pb2.QuoteOrderResponse(
             currency_code=result.currency_code,
             base_price_minor=result.base_price_minor,

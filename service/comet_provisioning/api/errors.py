@@ -29,13 +29,28 @@ _CODES: dict[ErrorKind, grpc.StatusCode] = {
 }
 
 
+# ErrorInfo metadata key telling a client that repeating the call as is (same request_id) may fix it.
+RETRYABLE_KEY = "retryable"
+# Retryable besides UNAVAILABLE: the account was busy on another replica (its work will end), and a
+# deadline cut the work short after its progress was kept (a retry resumes it).
+_RETRYABLE_REASONS = {
+    (ErrorKind.ABORTED, "ACCOUNT_BUSY"),
+    (ErrorKind.DEADLINE_EXCEEDED, "DEADLINE_EXCEEDED"),
+}
+
+
 def status_code(err: ServiceError) -> grpc.StatusCode:
     return _CODES[err.kind]
 
 
+def is_retryable(err: ServiceError) -> bool:
+    return err.kind is ErrorKind.UNAVAILABLE or (err.kind, err.reason) in _RETRYABLE_REASONS
+
+
 def to_rpc_status(err: ServiceError) -> grpc.Status:
     code = status_code(err)
-    info = error_details_pb2.ErrorInfo(reason=err.reason, domain=DOMAIN, metadata=err.metadata)
+    metadata = {**err.metadata, RETRYABLE_KEY: "true"} if is_retryable(err) else err.metadata
+    info = error_details_pb2.ErrorInfo(reason=err.reason, domain=DOMAIN, metadata=metadata)
     details = [_pack(info)]
     if err.violations:
         bad = error_details_pb2.BadRequest(

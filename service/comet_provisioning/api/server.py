@@ -9,11 +9,11 @@ from typing import TYPE_CHECKING, Any
 import grpc
 from comet_provisioning_client.v1 import accounts_pb2_grpc, catalog_pb2_grpc, servers_pb2_grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha import reflection, reflection_pb2_grpc
 
 from comet_provisioning.api.gate import AdmissionGate
 from comet_provisioning.api.interceptors import CallContextInterceptor, Interceptor
 from comet_provisioning.api.pipeline import InterceptorPipeline, ServiceCollector
+from comet_provisioning.api.reflection import register_reflection
 from comet_provisioning.api.servicers import SERVICE_NAMES
 
 if TYPE_CHECKING:
@@ -78,15 +78,8 @@ async def build_server(
     health_servicer = health.aio.HealthServicer()  # type: ignore[attr-defined]
     services.add(health_pb2_grpc.add_HealthServicer_to_server, health_servicer)
     if reflection_on:
-        # What reflection.enable_server_reflection does for a grpc.aio server, through the collector.
-        names = (
-            *SERVICE_NAMES,
-            health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
-            reflection.SERVICE_NAME,
-        )
-        services.add(
-            reflection_pb2_grpc.add_ServerReflectionServicer_to_server,
-            reflection.aio.ReflectionServicer(names),  # type: ignore[attr-defined]
+        register_reflection(
+            (*SERVICE_NAMES, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name), services
         )
     pipeline = InterceptorPipeline([*extra_interceptors, gate, CallContextInterceptor()])
     await pipeline.install(services.services, server)

@@ -18,11 +18,13 @@ from .models import ModuleSettingsSpec, OptionSpec, Product, ProductOption, Prod
 __all__ = [
     "INT64_MAX",
     "OPTION_KINDS",
+    "ChosenOptions",
     "EffectiveQuotas",
     "NormalizedProduct",
     "OptionKind",
     "Quote",
     "QuoteLine",
+    "chosen_options",
     "effective_quotas",
     "enum_value",
     "quote",
@@ -241,11 +243,38 @@ def validate_product(spec: ProductSpec, violations: Violations, field: str = "pr
     )
 
 
+@dataclass(frozen=True)
+class ChosenOptions:
+    """An order's chosen quantity per option key, and the request field they came in (for errors)."""
+
+    quantities: dict[str, int]
+    field: str
+
+
+def chosen_options(options: Mapping[str, int], deprecated_quantities: Mapping[str, int]) -> ChosenOptions:
+    """The option map of a request that has `options` and QuoteOrder's older name for it, `quantities`.
+
+    Callers written against the old name keep working; a request that sends both with different
+    quantities is ambiguous and refused (INVALID_ARGUMENT naming `quantities`), never guessed.
+    """
+    if options and deprecated_quantities and dict(options) != dict(deprecated_quantities):
+        violations = Violations()
+        violations.add(
+            "quantities",
+            "deprecated name of options, sent together with options but with different quantities; "
+            "send options only",
+        )
+        violations.raise_if_any("CONFLICTING_OPTIONS")
+    if deprecated_quantities and not options:
+        return ChosenOptions(dict(deprecated_quantities), "quantities")
+    return ChosenOptions(dict(options), "options")
+
+
 def resolve_quantities(
     product: Product,
     requested: Mapping[str, int],
     *,
-    field: str = "quantities",
+    field: str = "options",
     violations: Violations | None = None,
 ) -> dict[str, int]:
     """The quantity of every option of `product`: the requested ones checked, the rest defaulted.

@@ -134,11 +134,11 @@ class ProductManager:
         await rows.delete_product(conn, product_id)
 
     async def quote_order(
-        self, conn: AsyncConnection, product_id: str, quantities: Mapping[str, int]
+        self, conn: AsyncConnection, product_id: str, quantities: Mapping[str, int], *, field: str = "options"
     ) -> Quote:
         if not product_id:
             violations = Violations()
             violations.add("product_id", "required")
             violations.raise_if_any()
         product = await self.get_product(conn, product_id)
-        return quote(product, resolve_quantities(product, quantities))
+        return quote(product, resolve_quantities(product, quantities, field=field))

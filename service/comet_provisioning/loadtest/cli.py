@@ -9,7 +9,9 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from . import exits
 from .credentials import CometCredentials, load_credentials_file
+from .progress import wanted as progress_wanted
 
 if TYPE_CHECKING:
     from .loadtest import LoadTestConfig
@@ -26,6 +28,7 @@ def _fraction(text: str) -> float:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.epilog = exits.EPILOG
     parser.add_argument("--target", required=True, help="HOST:PORT of the provisioning service")
     parser.add_argument("--product", required=True, help="product id to order")
     size = parser.add_mutually_exclusive_group()
@@ -43,6 +46,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="orders asking for a username an earlier order asked for",
     )
     parser.add_argument("--verify", action="store_true", help="check the outcome on the Comet servers")
+    parser.add_argument(
+        "--cleanup",
+        action="store_true",
+        help="terminate every account the run created once it is over (after --verify); with Comet "
+        "credentials, also check that none of the run's Comet users is left",
+    )
     parser.add_argument(
         "--comet",
         action="append",
@@ -64,6 +73,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "added with their /__sim__ control API",
     )
     parser.add_argument("--json", action="store_true", help="print one JSON object as the last line")
+    parser.add_argument(
+        "--no-progress",
+        action="store_true",
+        help="no progress bar (it is shown only when stderr is a terminal, and never with --json)",
+    )
     parser.add_argument("--token", help=f"bearer token (default: the {TOKEN_ENV} variable)")
     parser.add_argument("--tls", action="store_true", help="TLS with the system roots")
     parser.add_argument("--ca-file", help="TLS with these root certificates (PEM)")
@@ -96,36 +110,47 @@ def config_from_args(args: argparse.Namespace) -> LoadTestConfig:
         duplicate_fraction=args.duplicate_fraction,
         same_username_fraction=args.same_username_fraction,
         verify=args.verify,
+        cleanup=args.cleanup,
         comet=_credentials(args),
         simulator_admin=args.simulator_admin,
         token=args.token or os.environ.get(TOKEN_ENV) or None,
         tls=tls,
         timeout_s=args.timeout,
         seed=args.seed,
+        progress=progress_wanted(json_output=args.json, disabled=args.no_progress),
     )
 
 
+def _fail(message: str, code: int) -> int:
+    print(f"comet-provisioning loadtest: {message}", file=sys.stderr)
+    return code
+
+
 async def run_command(args: argparse.Namespace) -> int:
-    """Runs the load; exit 1 on any failure, duplicate or orphan, or a failed verification."""
+    """Runs the load. Exit codes: see `exits` (1 on any failure, duplicate or orphan, or a failed
+    verification or clean-up; 3, 4, 5 when it cannot run, with one line saying why)."""
     try:
         config = config_from_args(args)
     except (OSError, ValueError) as exc:
-        print(f"comet-provisioning loadtest: {exc}", file=sys.stderr)
-        return 2
+        return _fail(str(exc), exits.USAGE)
     if config.verify and not config.comet and not config.simulator_admin:
-        print(
-            "comet-provisioning loadtest: --verify needs Comet credentials (--comet URL with "
-            "--comet-user/--comet-password, --comet-config FILE, or --simulator-admin)",
-            file=sys.stderr,
+        return _fail(
+            "--verify needs Comet credentials (--comet URL with --comet-user/--comet-password, "
+            "--comet-config FILE, or --simulator-admin)",
+            exits.USAGE,
         )
-        return 2
     from .loadtest import run_loadtest
 
-    summary = await run_loadtest(config)
+    try:
+        summary = await run_loadtest(config)
+    except exits.LoadTestError as err:
+        return _fail(str(err), err.exit_code)
     print(summary.text(), file=sys.stderr if args.json else sys.stdout, flush=True)
     if args.json:
         print(json.dumps(summary.to_json(), sort_keys=False), flush=True)
     bad = summary.failed or summary.duplicates or (summary.orphans or 0)
     if config.verify and (bad or not summary.verified):
-        return 1
-    return 0
+        return exits.FAILED
+    if summary.cleanup is not None and not summary.cleanup.clean:
+        return exits.FAILED
+    return exits.OK

@@ -1,4 +1,4 @@
-"""One load test run, as a function: plan, run, (verify), summarize."""
+"""One load test run, as a function: check the target, plan, run, (verify), (clean up), summarize."""
 
 from __future__ import annotations
 
@@ -6,14 +6,22 @@ import functools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from comet_provisioning_client import ProvisioningClient
+import grpc
+from comet_provisioning_client import ProvisioningClient, ProvisioningError
 from comet_provisioning_client.v1 import catalog_pb2
 
-from . import runner
+from comet_provisioning.comet import CometError
+
+from . import exits, runner
+from .cleanup import cleanup
 from .credentials import CometCredentials
+from .exits import LoadTestError
 from .plan import Plan, PlanSettings, new_run_id
+from .progress import Progress
 from .report import Summary, summarize
 from .verify import comet_clients, list_servers, simulator_credentials, snapshot_users, verify
+
+TOKEN_HINT = "pass --token or set COMET_PROVISIONING_TOKEN"  # noqa: S105 - advice, not a token
 
 
 @dataclass
@@ -27,6 +35,8 @@ class LoadTestConfig:
     duplicate_fraction: float = 0.0
     same_username_fraction: float = 0.0
     verify: bool = False
+    # Terminate every account the run created once it is over (after --verify).
+    cleanup: bool = False
     comet: Sequence[CometCredentials] = field(default_factory=list)
     # Verify through a throwaway admin added on each simulator (the demo): see simulator_credentials.
     simulator_admin: bool = False
@@ -35,13 +45,55 @@ class LoadTestConfig:
     timeout_s: float = 60.0
     seed: int | None = None
     run_id: str = ""
+    # A progress bar on stderr (the caller decides: a terminal, not --json).
+    progress: bool = False
+
+
+def explain(err: ProvisioningError, config: LoadTestConfig) -> LoadTestError:
+    """The one line (and exit code) for a call the whole run depends on."""
+    if err.code is grpc.StatusCode.UNAVAILABLE:
+        tls = "with TLS" if config.tls else "in plaintext (--tls or --ca-file for TLS)"
+        return LoadTestError(
+            f"nothing answers at {config.target} {tls}: is the service running there? ({err.message})",
+            exits.UNREACHABLE,
+        )
+    if err.code is grpc.StatusCode.UNAUTHENTICATED:
+        if config.token:
+            return LoadTestError(f"the service refused the token ({err.message})", exits.UNAUTHORIZED)
+        return LoadTestError(f"the service needs a token: {TOKEN_HINT}", exits.UNAUTHORIZED)
+    if err.code is grpc.StatusCode.PERMISSION_DENIED:
+        return LoadTestError(
+            f"the token may not do this ({err.message}); a load test needs the provisioner role",
+            exits.UNAUTHORIZED,
+        )
+    return LoadTestError(str(err), exits.FAILED)
+
+
+async def product_to_order(client: ProvisioningClient, config: LoadTestConfig) -> catalog_pb2.Product:
+    try:
+        return await client.get_product(config.product_id)
+    except ProvisioningError as err:
+        if err.code in (grpc.StatusCode.NOT_FOUND, grpc.StatusCode.INVALID_ARGUMENT):
+            raise LoadTestError(
+                f"the service has no product {config.product_id!r} (ListProducts lists them)",
+                exits.UNKNOWN_PRODUCT,
+            ) from err
+        raise explain(err, config) from err
 
 
 async def run_loadtest(config: LoadTestConfig) -> Summary:
+    """Runs the load; raises LoadTestError when it cannot start or a call it depends on fails."""
+    try:
+        return await _run(config)
+    except ProvisioningError as err:
+        raise explain(err, config) from err
+    except CometError as err:
+        raise LoadTestError(f"cannot check the Comet servers: {err}", exits.FAILED) from err
+
+
+async def _run(config: LoadTestConfig) -> Summary:
     async with ProvisioningClient(config.target, token=config.token, tls=config.tls) as client:
-        product = (
-            await client.call(client.catalog.GetProduct, catalog_pb2.GetProductRequest(id=config.product_id))
-        ).product
+        product = await product_to_order(client, config)
         plan = Plan(
             PlanSettings(
                 run_id=config.run_id or new_run_id(),
@@ -53,26 +105,49 @@ async def run_loadtest(config: LoadTestConfig) -> Summary:
             ),
             product,
         )
-        run_orders = functools.partial(
-            runner.run,
+        run_id = plan.settings.run_id
+
+        async def run_orders() -> runner.RunResult:
+            progress = Progress(
+                config.progress, description="orders", total=plan.settings.accounts, unit="order"
+            )
+            try:
+                return await runner.run(
+                    client,
+                    product.id,
+                    plan,
+                    concurrency=config.concurrency,
+                    rate=config.rate,
+                    duration_s=config.duration_s,
+                    timeout_s=config.timeout_s,
+                    on_record=lambda r: progress.advance(r.code == "OK", count=not r.duplicate),
+                )
+            finally:
+                progress.close()
+
+        clean_up = functools.partial(
+            cleanup,
             client,
-            product.id,
-            plan,
+            run_id,
             concurrency=config.concurrency,
-            rate=config.rate,
-            duration_s=config.duration_s,
             timeout_s=config.timeout_s,
+            show_progress=config.progress,
         )
-        if not config.verify:
-            return summarize(plan, await run_orders(), None)
+        has_credentials = bool(config.comet) or config.simulator_admin
+        if not config.verify and not (config.cleanup and has_credentials):
+            result = await run_orders()
+            return summarize(plan, result, None, await clean_up() if config.cleanup else None)
         servers = await list_servers(client)
         credentials = list(config.comet)
         if config.simulator_admin:
-            credentials += await simulator_credentials(servers, plan.settings.run_id)
+            credentials += await simulator_credentials(servers, run_id)
         async with comet_clients(servers, credentials) as comets:
             before = await snapshot_users(comets)
             result = await run_orders()
-            checked = await verify(
-                client, product, plan.orders, result.records, comets, before, plan.settings.run_id
+            checked = (
+                await verify(client, product, plan.orders, result.records, comets, before, run_id)
+                if config.verify
+                else None
             )
-        return summarize(plan, result, checked)
+            cleaned = await clean_up(comets=comets, before=before) if config.cleanup else None
+        return summarize(plan, result, checked, cleaned)

@@ -89,7 +89,7 @@ class Plan:
             request_id=str(uuid.UUID(int=self._rng.getrandbits(128), version=4))
             if self.settings.seed is not None
             else str(uuid.uuid4()),
-            reference=f"lt-{run}-{index:06d}",
+            reference=f"{reference_prefix(run)}{index:06d}",
             email=f"lt{run}{index:06d}@loadtest.example",
             username=username,
             options=self._options(),
@@ -124,3 +124,9 @@ class Plan:
 
 def new_run_id() -> str:
     return uuid.uuid4().hex[:6]
+
+
+def reference_prefix(run_id: str) -> str:
+    """The customer reference every order of a run starts with: how verify and clean-up find the
+    accounts the run created, whatever became of its calls."""
+    return f"lt-{run_id}-"

@@ -6,6 +6,7 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
+from .cleanup import CleanupReport
 from .plan import Plan
 from .runner import RunResult
 from .stats import histogram, percentile
@@ -33,6 +34,7 @@ class Summary:
     pending: int
     verified: bool
     verification: Verification | None = None
+    cleanup: CleanupReport | None = None
     histogram: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
@@ -61,12 +63,24 @@ class Summary:
         if self.verification is not None:
             v = self.verification
             out["verification"] = {
+                "failed_orders": v.failed_orders,
+                "not_active_users": v.not_active_users,
+                "unlimited_users": v.unlimited_users,
                 "missing_users": v.missing_users,
                 "mismatched": v.mismatched,
                 "policy_problems": v.policy_problems,
                 "checked_users": v.checked_users,
                 "servers_checked": v.servers_checked,
                 "problems": v.problems,
+            }
+        if self.cleanup is not None:
+            c = self.cleanup
+            out["cleanup"] = {
+                "accounts": c.accounts,
+                "terminated": c.terminated,
+                "failures": dict(c.failures),
+                "left_on_comet": c.left_on_comet,
+                "problems": c.problems,
             }
         return out
 
@@ -106,14 +120,30 @@ class Summary:
                 "",
                 f"Verification on Comet ({v.servers_checked} servers, {v.checked_users} users): "
                 + ("OK" if v.verified else "FAILED"),
-                f"  duplicates {v.duplicates}, orphans {v.orphans}, missing users {v.missing_users}, "
-                f"wrong quotas/policy {v.mismatched}, policy group problems {v.policy_problems}",
+                f"  failed orders {v.failed_orders}, duplicates {v.duplicates}, orphans {v.orphans}, "
+                f"missing users {v.missing_users}, wrong quotas/policy {v.mismatched}, "
+                f"policy group problems {v.policy_problems}",
+                f"  Comet users of accounts not ACTIVE {v.not_active_users}, "
+                f"of which without the product's limits {v.unlimited_users}",
                 *(f"  - {p}" for p in v.problems),
+            ]
+        if self.cleanup is not None:
+            c = self.cleanup
+            left = "not checked (no Comet credentials)" if c.left_on_comet is None else str(c.left_on_comet)
+            lines += [
+                "",
+                f"Cleanup: terminated {c.terminated} of {c.accounts} accounts of this run: "
+                + ("OK" if c.clean else "FAILED"),
+                f"  Comet users of the run left on the servers: {left}",
+                *(f"  [{reason}] {n}" for reason, n in c.failures.most_common()),
+                *(f"  - {p}" for p in c.problems),
             ]
         return "\n".join(lines)
 
 
-def summarize(plan: Plan, result: RunResult, verification: Verification | None) -> Summary:
+def summarize(
+    plan: Plan, result: RunResult, verification: Verification | None, cleanup: CleanupReport | None = None
+) -> Summary:
     records = result.records
     by_order: dict[int, list[Any]] = defaultdict(list)
     for record in records:
@@ -173,5 +203,6 @@ def summarize(plan: Plan, result: RunResult, verification: Verification | None) 
         pending=pending,
         verified=bool(verification is not None and verification.verified),
         verification=verification,
+        cleanup=cleanup,
         histogram=histogram(latencies),
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import grpc
@@ -84,6 +85,7 @@ async def run(
     rate: float | None = None,
     duration_s: float | None = None,
     timeout_s: float = 60.0,
+    on_record: Callable[[CallRecord], None] | None = None,
 ) -> RunResult:
     result = RunResult()
     t0 = time.perf_counter()
@@ -103,7 +105,10 @@ async def run(
                 delay = t0 + slot / rate - time.perf_counter()
                 if delay > 0:
                     await asyncio.sleep(delay)
-            result.records.append(await _one(client, product_id, call, t0, timeout_s))
+            record = await _one(client, product_id, call, t0, timeout_s)
+            result.records.append(record)
+            if on_record is not None:
+                on_record(record)
 
     await asyncio.gather(*(worker() for _ in range(max(1, concurrency))))
     result.elapsed_s = time.perf_counter() - t0

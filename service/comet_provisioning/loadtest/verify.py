@@ -5,7 +5,11 @@
   exactly one Comet storage vault when the product requests one;
 - no Comet user appeared during the run that no account points at (an orphan): users on the server
   afterwards, minus those there before the run, minus every account's username on that server;
-- the product's auto-created policy group exists exactly once on each server the run used.
+- the product's auto-created policy group exists exactly once on each server the run used;
+- every order succeeded, and every Comet user created during the run belongs to an ACTIVE account:
+  a user whose account failed or is still pending is reported, and flagged as having no limits
+  when its devices, quotas or policy are not the product's (an unlimited backup account nobody
+  bills) unless it is suspended.
 
 The service never returns Comet admin passwords, so the credentials come from the caller
 (`--comet URL --comet-user U --comet-password P`, or `--comet-config FILE`), matched to the
@@ -28,7 +32,7 @@ from comet_provisioning.comet import CometClient, CometServerConfig
 from comet_provisioning.core.accounts.profile import COMET_STORAGE_VAULT_TYPE, created_policy_id
 
 from .credentials import CometCredentials, normalize_url
-from .plan import Order
+from .plan import Order, reference_prefix
 from .runner import CallRecord
 
 GIB, TIB = 1024**3, 1024**4
@@ -41,6 +45,8 @@ _OPTION_UNITS: dict[str, tuple[str, int]] = {
     "storage_vault_quota_tb": ("storage_vault", TIB),
 }
 MAX_PROBLEMS_SHOWN = 20
+# Statuses whose Comet user (if any) is not an unfinished order's.
+_SETTLED = (accounts_pb2.ACCOUNT_STATUS_ACTIVE, accounts_pb2.ACCOUNT_STATUS_TERMINATED)
 
 
 @dataclass
@@ -51,6 +57,11 @@ class Verification:
     missing_users: int = 0
     mismatched: int = 0
     policy_problems: int = 0
+    failed_orders: int = 0
+    # Comet users created during the run whose account is not ACTIVE, and those of them without
+    # the product's limits (and not suspended).
+    not_active_users: int = 0
+    unlimited_users: int = 0
     checked_users: int = 0
     servers_checked: int = 0
     problems: list[str] = field(default_factory=list)
@@ -91,7 +102,8 @@ def expected_for(product: catalog_pb2.Product, order: Order) -> Expected:
     return Expected(devices, protected, vault, policy, 1 if module.storage_provider_id else 0)
 
 
-def profile_mismatches(profile: Mapping[str, Any], want: Expected) -> list[str]:
+def limit_mismatches(profile: Mapping[str, Any], want: Expected) -> list[str]:
+    """How the user's limits (devices, quotas, policy) differ from what the order should hold."""
     wrong = []
     if profile.get("MaximumDevices") != want.max_devices:
         wrong.append(f"MaximumDevices={profile.get('MaximumDevices')!r}, want {want.max_devices}")
@@ -105,16 +117,8 @@ def profile_mismatches(profile: Mapping[str, Any], want: Expected) -> list[str]:
         )
     if (profile.get("PolicyID") or "") != want.policy_id:
         wrong.append(f"PolicyID={profile.get('PolicyID')!r}, want {want.policy_id!r}")
-    destinations = profile.get("Destinations")
-    vaults = [
-        v
-        for v in (destinations.values() if isinstance(destinations, dict) else ())
-        if isinstance(v, dict) and v.get("DestinationType") == COMET_STORAGE_VAULT_TYPE
-    ]
-    if len(vaults) != want.vault_count:
-        wrong.append(f"{len(vaults)} Comet storage vaults, want {want.vault_count}")
     if want.vault_bytes is not None:
-        for vault in vaults:
+        for vault in _comet_vaults(profile):
             limited = bool(vault.get("StorageLimitEnabled"))
             if limited != (want.vault_bytes > 0) or (
                 limited and vault.get("StorageLimitBytes") != want.vault_bytes
@@ -123,6 +127,24 @@ def profile_mismatches(profile: Mapping[str, Any], want: Expected) -> list[str]:
                     f"vault limit {limited}/{vault.get('StorageLimitBytes')!r}, want {want.vault_bytes}"
                 )
     return wrong
+
+
+def profile_mismatches(profile: Mapping[str, Any], want: Expected) -> list[str]:
+    """The limits, and the number of Comet storage vaults."""
+    wrong = limit_mismatches(profile, want)
+    vaults = _comet_vaults(profile)
+    if len(vaults) != want.vault_count:
+        wrong.append(f"{len(vaults)} Comet storage vaults, want {want.vault_count}")
+    return wrong
+
+
+def _comet_vaults(profile: Mapping[str, Any]) -> list[dict[str, Any]]:
+    destinations = profile.get("Destinations")
+    return [
+        v
+        for v in (destinations.values() if isinstance(destinations, dict) else ())
+        if isinstance(v, dict) and v.get("DestinationType") == COMET_STORAGE_VAULT_TYPE
+    ]
 
 
 async def list_servers(client: ProvisioningClient) -> list[servers_pb2.Server]:
@@ -204,7 +226,7 @@ async def verify(
     run_id: str,
 ) -> Verification:
     report = Verification()
-    prefix = f"lt-{run_id}-"
+    prefix = reference_prefix(run_id)
     accounts = [a async for a in client.list_accounts(page_size=500)]
     tracked: dict[str, set[str]] = defaultdict(set)
     for listed in accounts:
@@ -229,6 +251,9 @@ async def verify(
             duplicated.add(index)
             report.problem(f"order {index}: answered with {len(ids)} different accounts")
     report.duplicates = len(duplicated)
+    report.failed_orders = sum(1 for order in orders if order.index not in answered)
+    if report.failed_orders:
+        report.problem(f"{report.failed_orders} of {len(orders)} orders failed (see the error reasons)")
 
     # Each successful create: one Comet user with the ordered quotas and policy.
     profiles: dict[str, dict[str, Any]] = {}
@@ -261,6 +286,9 @@ async def verify(
                 report.mismatched += 1
                 report.problem(f"order {index} ({account.username}): " + "; ".join(wrong))
 
+    # Users created during the run whose account is not ACTIVE: failed or unfinished orders.
+    check_unfinished(report, product, orders, run_accounts, profiles, before)
+
     # Orphans: users that appeared during the run that no account points at.
     for server_id, users in profiles.items():
         orphans = sorted(set(users) - before.get(server_id, set()) - tracked[server_id])
@@ -286,10 +314,50 @@ async def verify(
                 )
 
     report.verified = not (
-        report.duplicates
+        report.failed_orders
+        or report.not_active_users
+        or report.unlimited_users
+        or report.duplicates
         or report.orphans
         or report.missing_users
         or report.mismatched
         or report.policy_problems
     )
     return report
+
+
+def check_unfinished(
+    report: Verification,
+    product: catalog_pb2.Product,
+    orders: list[Order],
+    run_accounts: Iterable[accounts_pb2.Account],
+    profiles: Mapping[str, Mapping[str, Any]],
+    before: Mapping[str, set[str]],
+) -> None:
+    """Reports each Comet user created during the run whose account (of this run) is not ACTIVE,
+    and whether the product's limits are on it."""
+    by_reference = {order.reference: order for order in orders}
+    owners = {
+        (a.server_id, a.username): a
+        for a in run_accounts
+        if a.username
+        and a.status not in (accounts_pb2.ACCOUNT_STATUS_ACTIVE, accounts_pb2.ACCOUNT_STATUS_TERMINATED)
+    }
+    for server_id, users in sorted(profiles.items()):
+        for name in sorted(set(users) - before.get(server_id, set())):
+            account = owners.get((server_id, name))
+            if account is None:
+                continue  # ACTIVE (checked with its order) or no account of this run (an orphan)
+            report.not_active_users += 1
+            status = accounts_pb2.AccountStatus.Name(account.status).removeprefix("ACCOUNT_STATUS_")
+            profile = users[name]
+            order = by_reference.get(account.customer.reference)
+            wrong = limit_mismatches(profile, expected_for(product, order)) if order is not None else []
+            if profile.get("IsSuspended"):
+                state = "suspended"
+            elif wrong:
+                report.unlimited_users += 1
+                state = "WITHOUT the product's limits: " + "; ".join(wrong)
+            else:
+                state = "with the product's limits"
+            report.problem(f"Comet user {name!r} on {server_id}: account {account.id} is {status}, {state}")
