@@ -99,6 +99,10 @@ class Settings:
     max_waiting_per_server: int = 200
     # Seconds between refreshes of the accounts-by-status gauge.
     metrics_refresh_s: float = 30.0
+    # A Comet server is marked down after this many consecutive transient failures (new accounts
+    # then go to the other servers of its group), and probed again after server_retry_after_s.
+    server_down_after_failures: int = 3
+    server_retry_after_s: float = 10.0
 
     @property
     def effective_database_url(self) -> str:

@@ -119,6 +119,11 @@ async def test_no_failover_means_unavailable_and_a_retry_resumes(world: World) -
         assert listed.account.status == accounts_pb2.ACCOUNT_STATUS_FAILED
         assert listed.account.failure.reason == "COMET_UNREACHABLE"
         await world.sim.start(host="127.0.0.1", port=int(world.sim.base_url.rsplit(":", 1)[1]))
+        # "a" is down as far as placement knows until a probe or a test finds it back.
+        tested = await world.stubs.servers.TestConnection(
+            servers_pb2.TestConnectionRequest(server_id=rich.metadata["server_id"])
+        )
+        assert tested.ok
         again = await world.create(
             request_id="nf", product_id=product_id, customer=accounts_pb2.Customer(email="nf@x.io")
         )

@@ -46,7 +46,7 @@ from .comet_calls import comet_call
 from .desired import desired_profile
 from .guard import KeyedLocks
 from .journal import Journal
-from .placement import Candidate, rank
+from .placement import Candidate, rank, why_none
 from .ports import CometClients
 from .profile import apply_quotas, comet_vault_ids, created_policy, created_policy_id
 
@@ -236,6 +236,8 @@ class Provisioner:
                 service_error.metadata["account_id"] = account.id
                 may_exist = attempted_before or (sent and err.reached_server)
                 if may_exist or not err.retryable or not (await self._group(product)).failover:
+                    if not may_exist:  # no Comet user: the order takes no place on the server
+                        await self._unplace(account, journal, server_id=account.server_id)
                     raise service_error from err
                 # add-user provably never reached Comet: the account may still move.
                 unavailable = service_error
@@ -289,31 +291,29 @@ class Provisioner:
                         async with self._db.transaction() as conn:
                             group = await self._group(product, conn)
                             counted = await rows.live_server_counts(conn, product.server_group_id)
+                            everyone = [
+                                Candidate(
+                                    server_id=row["id"],
+                                    # The account's own reservation is not a reason to move it.
+                                    account_count=live - (1 if row["id"] == account.server_id else 0),
+                                    max_accounts=row["max_accounts"],
+                                    placement_order=row["placement_order"],
+                                    draining=bool(row["draining"]),
+                                    down=self._clients.server_down(row["id"]),
+                                )
+                                for row, live in counted
+                            ]
                             candidates = rank(
-                                [
-                                    Candidate(
-                                        server_id=row["id"],
-                                        # The account's own reservation is not a reason to move it.
-                                        account_count=live - (1 if row["id"] == account.server_id else 0),
-                                        max_accounts=row["max_accounts"],
-                                        placement_order=row["placement_order"],
-                                    )
-                                    for row, live in counted
-                                    if row["id"] not in excluded
-                                ],
-                                group.rule,
+                                [c for c in everyone if c.server_id not in excluded], group.rule
                             )
                             if not candidates:
-                                raise ServiceError(
-                                    ErrorKind.RESOURCE_EXHAUSTED,
-                                    "SERVER_GROUP_FULL",
-                                    "no server of the product's group can take another account",
-                                    metadata={
-                                        "server_group_id": product.server_group_id,
-                                        "account_id": account.id,
-                                    },
+                                raise _group_full(
+                                    product, account, everyone, excluded, recorded=write is None
                                 )
-                            keep = next((c for c in candidates if c.server_id == account.server_id), None)
+                            keep = next(
+                                (c for c in candidates if c.server_id == account.server_id and not c.down),
+                                None,
+                            )
                             placed = dataclasses.replace(
                                 account,
                                 server_id=(keep or candidates[0]).server_id,
@@ -418,3 +418,20 @@ class Provisioner:
                 account,
                 lambda: client.update_user_profile(account.username, lambda p: apply_quotas(p, desired)),
             )
+
+
+def _group_full(
+    product: Product, account: Account, everyone: list[Candidate], tried: set[str], *, recorded: bool
+) -> ServiceError:
+    """RESOURCE_EXHAUSTED naming the group and why; the account only if it is stored (a new order
+    that found no server is not recorded, so there is nothing to look up)."""
+    metadata = {"server_group_id": product.server_group_id}
+    if recorded:
+        metadata["account_id"] = account.id
+    return ServiceError(
+        ErrorKind.RESOURCE_EXHAUSTED,
+        "SERVER_GROUP_FULL",
+        f"no server of the product's group {product.server_group_id} can take another account"
+        f" ({why_none(everyone, tried)})",
+        metadata=metadata,
+    )
