@@ -314,9 +314,11 @@ async def test_least_accounts_goes_by_account_count_whatever_the_limits(world: W
     other = await second_sim()
     try:
         limited = await register_sim(
-            world.stubs, world.sim, group_id=group_id, name="limited", max_accounts=1000
+            world.stubs, world.sim, group_id=group_id, name="limited", max_accounts=1000, placement_order=2
         )
-        unlimited = await register_sim(world.stubs, other, group_id=group_id, name="unlimited")
+        unlimited = await register_sim(
+            world.stubs, other, group_id=group_id, name="unlimited", placement_order=1
+        )
         product = await world.stubs.catalog.CreateProduct(
             catalog_pb2.CreateProductRequest(
                 product=catalog_pb2.Product(
@@ -346,8 +348,8 @@ async def test_least_accounts_goes_by_account_count_whatever_the_limits(world: W
             await order(world, product_id, f"u{i}@x.io")
         await drain(limited, False)
         placed = [await order(world, product_id, f"n{i}@x.io") for i in range(3)]
-        # The limited server has fewer accounts: it gets the next one, then they alternate.
-        assert [a.server_id for a in placed] == [limited, limited, unlimited]
+        # The limited server has fewer accounts: it gets the next one; then a tie goes by order.
+        assert [a.server_id for a in placed] == [limited, unlimited, limited]
         counts = await servers_by_name(world, group_id)
         assert (counts["limited"].account_count, counts["unlimited"].account_count) == (5, 5)
     finally:
