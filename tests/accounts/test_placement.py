@@ -372,6 +372,7 @@ async def test_failed_orders_that_never_created_a_user_take_no_place(world: Worl
             "COMET_UNREACHABLE",
         )
         assert failed.metadata["server_id"] == servers["a"].id
+        assert f"Comet server 'a' ({servers['a'].id})" in failed.message  # as operators know it
         got = await world.stubs.accounts.GetAccount(
             accounts_pb2.GetAccountRequest(id=failed.metadata["account_id"])
         )

@@ -26,7 +26,7 @@ from comet_provisioning.store import products as product_rows
 from comet_provisioning.store import servers as rows
 
 from .catalog import NAME_MAX, _text, enum_value
-from .comet_errors import to_service_error
+from .comet_errors import name_server, to_service_error
 from .connection import (
     DEFAULT_MAX_CONNECTIONS,
     MAX_CONNECTIONS_LIMIT,
@@ -270,6 +270,7 @@ class ServerManager:
             draining=spec.draining,
         )
         await rows.insert_server(conn, record)
+        name_server(record.id, record.display_name)
         return record
 
     async def get_server(self, conn: AsyncConnection, server_id: str, *, for_update: bool = False) -> Server:
@@ -278,6 +279,7 @@ class ServerManager:
         record = await rows.get_server(conn, server_id, for_update=for_update)
         if record is None:
             raise not_found("server", server_id)
+        name_server(record.id, record.display_name)
         return record
 
     async def list_servers(
@@ -364,6 +366,7 @@ class ServerManager:
                 comet_version_time=updated.update_time if known else None,
             )
         await rows.update_server(conn, updated)
+        name_server(updated.id, updated.display_name)
         return updated, target_changed or current.max_connections != updated.max_connections
 
     async def delete_server(self, conn: AsyncConnection, server_id: str) -> None:
