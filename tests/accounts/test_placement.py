@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 from collections import Counter
+from pathlib import Path
 
 import grpc
 import pytest
@@ -14,7 +15,7 @@ from comet_provisioning_client.v1 import accounts_pb2, catalog_pb2, servers_pb2
 from google.protobuf import field_mask_pb2
 
 from tests.accounts.conftest import World, register_sim
-from tests.fixtures.db import expect_error
+from tests.fixtures.db import expect_error, service_settings
 from tests.fixtures.sim import SIM_ADMIN, SIM_PASSWORD
 
 
@@ -184,9 +185,10 @@ async def test_an_old_comet_server_20_9(world: World) -> None:
 
 
 @pytest.fixture
-def account_settings(account_settings: Settings) -> Settings:
-    """A short breaker cooldown, so a server that is back is probed within the test."""
-    return dataclasses.replace(account_settings, server_retry_after_s=0.3)
+def account_settings(database_url: str, tmp_path: Path) -> Settings:
+    """Each store (placement counts and locks differ), and a short breaker cooldown, so that a
+    server that is back is probed within the test."""
+    return dataclasses.replace(service_settings(database_url, tmp_path / "data"), server_retry_after_s=0.3)
 
 
 async def servers_by_name(world: World, group_id: str) -> dict[str, servers_pb2.Server]:

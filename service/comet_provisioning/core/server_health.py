@@ -158,7 +158,8 @@ class HealthBoard:
 
     def snapshot(self) -> dict[str, Health]:
         """Every known server's state, without starting probes (safe from another thread)."""
-        return {server_id: state.health for server_id, state in list(self._states.items())}
+        states = dict(self._states)  # one C-level copy: safe against the loop thread's writes
+        return {server_id: state.health for server_id, state in states.items()}
 
     # -- probes -----------------------------------------------------------------------------------
 
