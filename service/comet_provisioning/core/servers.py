@@ -618,7 +618,7 @@ class ServerManager:
         joins = updated.server_group_id is not None and updated.server_group_id != current.server_group_id
         if not target_changed:
             if joins:
-                await self._check_products(updated, timeout_s=timeout_s)
+                await self._check_products(updated, timeout_s=timeout_s, allow_offline=allow_offline)
             return None
         result = await self._test(updated, timeout_s)
         if not result.ok and not allow_offline:
@@ -629,8 +629,9 @@ class ServerManager:
             await self._check_products(updated, timeout_s=timeout_s)  # another Comet server, maybe
         return result
 
-    async def _check_products(self, server: Server, *, timeout_s: float) -> None:
-        """A server joining a group (or reached anew) must offer what the group's products use."""
+    async def _check_products(self, server: Server, *, timeout_s: float, allow_offline: bool = False) -> None:
+        """A server joining a group (or reached anew) must offer what the group's products use;
+        one that cannot be asked joins only with `allow_offline`."""
         async with self.db.read() as conn:
             every = await product_rows.list_products(conn, offset=0, limit=_PRODUCTS_MAX)
         products = [p for p in every if p.server_group_id == server.server_group_id]
@@ -641,6 +642,8 @@ class ServerManager:
             async with CometClient(config) as client:
                 problems = await problems_on(client, server, products, timeout_s=timeout_s)
         except CometError as error:
+            if allow_offline:
+                return
             raise unreachable(server, error) from error
         if problems:
             raise unsupported(problems, field_of=dict.fromkeys(CHECKED_SETTINGS, "server.server_group_id"))
