@@ -28,8 +28,10 @@ from comet_provisioning.core.accounts.retry_schedule import RetrySchedule
 from comet_provisioning.core.accounts.usage_sync import UsageSync
 from comet_provisioning.core.limits import ServerCallLimiter
 from comet_provisioning.core.products import ProductManager
+from comet_provisioning.core.server_health import HealthBoard, ObserverFanOut
 from comet_provisioning.core.servers import ServerManager
 from comet_provisioning.demo import demo_environment
+from comet_provisioning.health_metrics import ServerHealthCollector
 from comet_provisioning.metrics import MetricsServer, ServiceMetrics
 from comet_provisioning.store import (
     Database,
@@ -96,13 +98,20 @@ async def open_resources(
 ) -> AsyncIterator[Resources]:
     """Key, database (migrated), Comet client registry and managers; closed when the block exits."""
     box = secret_box(settings, demo=demo)
+    try:
+        health = HealthBoard(
+            failure_threshold=settings.server_down_after_failures, cooldown_s=settings.server_retry_after_s
+        )
+    except ValueError as exc:
+        raise ConfigError(f"server health settings: {exc}") from exc
     db = open_database(settings.effective_database_url)
-    registry = CometClientRegistry(observer=observer)
+    # Every Comet call also feeds its server's circuit breaker.
+    registry = CometClientRegistry(observer=ObserverFanOut([observer, health]))
+    servers = ServerManager(db, box, registry, ca_dir=Path(settings.data_dir) / "ca", health=health)
     try:
         await prepare_database(db, settings)
         await idempotency.prune(db, IDEMPOTENCY_RETENTION)
-        servers = ServerManager(db, box, registry, ca_dir=Path(settings.data_dir) / "ca")
-        products = ProductManager()
+        products = ProductManager(servers)
         accounts = AccountManager(
             db,
             box,
@@ -127,6 +136,7 @@ async def open_resources(
                 )
             yield Resources(settings, db, box, registry, servers, products, accounts, usage, importer)
     finally:
+        await servers.aclose()
         await registry.aclose()
         await db.close()
 
@@ -171,6 +181,7 @@ async def running_service(settings: Settings, *, demo: bool = False) -> AsyncIte
         # Bounds the RPCs queued for one Comet server to its pool size plus max_waiting_per_server.
         limiter = ServerCallLimiter(settings.max_waiting_per_server, capacity=resources.servers.capacity)
         metrics.watch_limiter(limiter)
+        metrics.registry.register(ServerHealthCollector(resources.servers.health.snapshot))
         resources.accounts.limiter = limiter
         servicers = Servicers(
             servers=ServerServicer(resources.servers, resources.box),

@@ -114,6 +114,11 @@ class Settings:
     # background) stays sealed for the caller's next CreateAccount/ProvisionAccount.
     generated_password_retention_s: float = 604800.0
 
+    # A Comet server is marked down after this many consecutive transient failures (new accounts
+    # then go to the other servers of its group), and probed again after server_retry_after_s.
+    server_down_after_failures: int = 3
+    server_retry_after_s: float = 10.0
+
     @property
     def effective_replica_id(self) -> str:
         """`replica_id`, or the host name and listen port: stable across restarts of one process.

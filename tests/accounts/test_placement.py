@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 from collections import Counter
+from pathlib import Path
 
 import grpc
+import pytest
+from comet_provisioning.config import Settings
 from comet_provisioning.sim import CometSimulator
 from comet_provisioning_client.v1 import accounts_pb2, catalog_pb2, servers_pb2
+from google.protobuf import field_mask_pb2
 
 from tests.accounts.conftest import World, register_sim
-from tests.fixtures.db import expect_error
+from tests.fixtures.db import expect_error, service_settings
 from tests.fixtures.sim import SIM_ADMIN, SIM_PASSWORD
 
 
@@ -122,6 +128,11 @@ async def test_no_failover_means_unavailable_and_a_retry_resumes(world: World) -
         assert listed.account.HasField("next_attempt_time")
         assert listed.account.limits_state == accounts_pb2.LIMITS_STATE_NO_COMET_USER
         await world.sim.start(host="127.0.0.1", port=int(world.sim.base_url.rsplit(":", 1)[1]))
+        # "a" is down as far as placement knows until a probe or a test finds it back.
+        tested = await world.stubs.servers.TestConnection(
+            servers_pb2.TestConnectionRequest(server_id=rich.metadata["server_id"])
+        )
+        assert tested.ok
         again = await world.create(
             request_id="nf", product_id=product_id, customer=accounts_pb2.Customer(email="nf@x.io")
         )
@@ -171,3 +182,235 @@ async def test_an_old_comet_server_20_9(world: World) -> None:
     assert world.sim.state.users[name].profile["IsSuspended"] is True
     await world.stubs.accounts.TerminateAccount(accounts_pb2.TerminateAccountRequest(id=created.account.id))
     assert name not in world.sim.state.users
+
+
+# -- server health, draining, load ------------------------------------------------------------------
+
+
+@pytest.fixture
+def account_settings(database_url: str, tmp_path: Path) -> Settings:
+    """Each store (placement counts and locks differ), and a short breaker cooldown, so that a
+    server that is back is probed within the test."""
+    return dataclasses.replace(service_settings(database_url, tmp_path / "data"), server_retry_after_s=0.3)
+
+
+async def servers_by_name(world: World, group_id: str) -> dict[str, servers_pb2.Server]:
+    listed = await world.stubs.servers.ListServers(servers_pb2.ListServersRequest(server_group_id=group_id))
+    return {s.display_name: s for s in listed.servers}
+
+
+async def order(world: World, product_id: str, email: str) -> accounts_pb2.Account:
+    response = await world.create(product_id=product_id, customer=accounts_pb2.Customer(email=email))
+    return response.account
+
+
+async def step_names(world: World, account_id: str) -> set[str]:
+    events = await world.stubs.accounts.ListAccountEvents(
+        accounts_pb2.ListAccountEventsRequest(account_id=account_id)
+    )
+    return {e.step for e in events.events}
+
+
+async def wait_for_health(world: World, server_id: str, health: int) -> servers_pb2.Server:
+    """Reads the server until its health is `health` (each read may start the breaker's probe)."""
+    for _ in range(100):
+        server = (await world.stubs.servers.GetServer(servers_pb2.GetServerRequest(id=server_id))).server
+        if server.health == health:
+            return server
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"server {server_id} never became {servers_pb2.ServerHealth.Name(health)}")
+
+
+async def test_a_server_found_down_is_skipped_until_a_probe_finds_it_back(world: World) -> None:
+    product_id, other = await group_of_two(world, servers_pb2.PLACEMENT_RULE_LEAST_ACCOUNTS, max_accounts=0)
+    try:
+        group_id = (
+            await world.stubs.catalog.GetProduct(catalog_pb2.GetProductRequest(id=product_id))
+        ).product
+        servers = await servers_by_name(world, group_id.module_settings.server_group_id)
+        port = int(world.sim.base_url.rsplit(":", 1)[1])
+        await world.sim.stop()  # "a": fewest accounts and first in order, but nothing listens
+        first = await order(world, product_id, "down0@x.io")
+        assert first.server_id == servers["b"].id
+        assert "failover" in await step_names(world, first.id)
+        later = [await order(world, product_id, f"down{i}@x.io") for i in range(1, 6)]
+        # The outage is remembered: no later order tries "a" first.
+        assert {a.server_id for a in later} == {servers["b"].id}
+        for account in later:
+            assert "failover" not in await step_names(world, account.id)
+        now = await servers_by_name(world, group_id.module_settings.server_group_id)
+        assert now["a"].health == servers_pb2.SERVER_HEALTH_DOWN
+        assert now["b"].health == servers_pb2.SERVER_HEALTH_UP
+        assert set(other.state.users) == {f"down{i}@x.io" for i in range(6)}
+
+        await world.sim.start(host="127.0.0.1", port=port)
+        await wait_for_health(world, servers["a"].id, servers_pb2.SERVER_HEALTH_UP)
+        back = await order(world, product_id, "back@x.io")
+        assert back.server_id == servers["a"].id  # fewest accounts again
+        assert set(world.sim.state.users) == {"back@x.io"}
+    finally:
+        await other.stop()
+
+
+async def test_when_every_server_is_down_an_order_still_tries_them(world: World) -> None:
+    product_id, other = await group_of_two(world, servers_pb2.PLACEMENT_RULE_FILL_IN_ORDER, max_accounts=0)
+    try:
+        await world.sim.stop()
+        await other.stop()
+        for i in range(2):  # the second order meets both breakers open, and tries anyway
+            await expect_error(
+                world.create(product_id=product_id, customer=accounts_pb2.Customer(email=f"dark{i}@x.io")),
+                grpc.StatusCode.UNAVAILABLE,
+                "COMET_UNREACHABLE",
+            )
+        await other.start(host="127.0.0.1", port=int(other.base_url.rsplit(":", 1)[1]))
+        # Before any probe: both servers are believed down, and the order still finds "b".
+        again = await order(world, product_id, "dawn@x.io")
+        assert again.status == accounts_pb2.ACCOUNT_STATUS_ACTIVE
+        assert set(other.state.users) == {"dawn@x.io"}
+    finally:
+        await other.stop()
+
+
+async def test_a_draining_server_takes_no_new_accounts_but_keeps_its_own(world: World) -> None:
+    product_id, other = await group_of_two(world, servers_pb2.PLACEMENT_RULE_FILL_IN_ORDER, max_accounts=0)
+    try:
+        product = (await world.stubs.catalog.GetProduct(catalog_pb2.GetProductRequest(id=product_id))).product
+        group_id = product.module_settings.server_group_id
+        servers = await servers_by_name(world, group_id)
+        kept = await order(world, product_id, "kept@x.io")
+        assert kept.server_id == servers["a"].id
+        drained = await world.stubs.servers.UpdateServer(
+            servers_pb2.UpdateServerRequest(
+                server=servers_pb2.Server(id=servers["a"].id, draining=True),
+                update_mask=field_mask_pb2.FieldMask(paths=["draining"]),
+            )
+        )
+        assert drained.server.draining
+        assert (await servers_by_name(world, group_id))["a"].draining
+        moved = await order(world, product_id, "moved@x.io")
+        assert moved.server_id == servers["b"].id
+        # Its own accounts are still managed.
+        await world.stubs.accounts.SuspendAccount(accounts_pb2.SuspendAccountRequest(id=kept.id))
+        assert world.sim.state.users["kept@x.io"].profile["IsSuspended"] is True
+        await world.stubs.servers.UpdateServer(
+            servers_pb2.UpdateServerRequest(
+                server=servers_pb2.Server(id=servers["b"].id, draining=True),
+                update_mask=field_mask_pb2.FieldMask(paths=["draining"]),
+            )
+        )
+        full = await expect_error(
+            world.create(product_id=product_id, customer=accounts_pb2.Customer(email="none@x.io")),
+            grpc.StatusCode.RESOURCE_EXHAUSTED,
+            "SERVER_GROUP_FULL",
+        )
+        assert "2 draining" in full.message
+        assert set(world.sim.state.users) == {"kept@x.io"}
+        assert set(other.state.users) == {"moved@x.io"}
+    finally:
+        await other.stop()
+
+
+async def test_least_accounts_goes_by_account_count_whatever_the_limits(world: World) -> None:
+    group = await world.stubs.servers.CreateServerGroup(
+        servers_pb2.CreateServerGroupRequest(server_group=servers_pb2.ServerGroup(name="mixed"))
+    )
+    group_id = group.server_group.id
+    other = await second_sim()
+    try:
+        limited = await register_sim(
+            world.stubs, world.sim, group_id=group_id, name="limited", max_accounts=1000, placement_order=2
+        )
+        unlimited = await register_sim(
+            world.stubs, other, group_id=group_id, name="unlimited", placement_order=1
+        )
+        product = await world.stubs.catalog.CreateProduct(
+            catalog_pb2.CreateProductRequest(
+                product=catalog_pb2.Product(
+                    name="mixed",
+                    currency_code="EUR",
+                    module_settings=catalog_pb2.ModuleSettings(server_group_id=group_id),
+                )
+            )
+        )
+        product_id = product.product.id
+
+        async def drain(server_id: str, on: bool) -> None:
+            await world.stubs.servers.UpdateServer(
+                servers_pb2.UpdateServerRequest(
+                    server=servers_pb2.Server(id=server_id, draining=on),
+                    update_mask=field_mask_pb2.FieldMask(paths=["draining"]),
+                )
+            )
+
+        # 3 accounts on the limited server, 4 on the unlimited one.
+        await drain(unlimited, True)
+        for i in range(3):
+            await order(world, product_id, f"l{i}@x.io")
+        await drain(unlimited, False)
+        await drain(limited, True)
+        for i in range(4):
+            await order(world, product_id, f"u{i}@x.io")
+        await drain(limited, False)
+        placed = [await order(world, product_id, f"n{i}@x.io") for i in range(3)]
+        # The limited server has fewer accounts: it gets the next one; then a tie goes by order.
+        assert [a.server_id for a in placed] == [limited, unlimited, limited]
+        counts = await servers_by_name(world, group_id)
+        assert (counts["limited"].account_count, counts["unlimited"].account_count) == (5, 5)
+    finally:
+        await other.stop()
+
+
+async def test_failed_orders_that_never_created_a_user_take_no_place(world: World) -> None:
+    product_id, other = await group_of_two(
+        world, servers_pb2.PLACEMENT_RULE_LEAST_ACCOUNTS, 0, failover=False
+    )
+    try:
+        product = (await world.stubs.catalog.GetProduct(catalog_pb2.GetProductRequest(id=product_id))).product
+        group_id = product.module_settings.server_group_id
+        servers = await servers_by_name(world, group_id)
+        port = int(world.sim.base_url.rsplit(":", 1)[1])
+        await world.sim.stop()
+        failed = await expect_error(
+            world.create(product_id=product_id, customer=accounts_pb2.Customer(email="lost@x.io")),
+            grpc.StatusCode.UNAVAILABLE,
+            "COMET_UNREACHABLE",
+        )
+        assert failed.metadata["server_id"] == servers["a"].id
+        assert f"Comet server 'a' ({servers['a'].id})" in failed.message  # as operators know it
+        got = await world.stubs.accounts.GetAccount(
+            accounts_pb2.GetAccountRequest(id=failed.metadata["account_id"])
+        )
+        assert got.account.status == accounts_pb2.ACCOUNT_STATUS_FAILED
+        now = await servers_by_name(world, group_id)
+        assert now["a"].account_count == 0  # no Comet user was ever created there
+        await world.sim.start(host="127.0.0.1", port=port)
+        await wait_for_health(world, servers["a"].id, servers_pb2.SERVER_HEALTH_UP)
+        one = await order(world, product_id, "one@x.io")
+        two = await order(world, product_id, "two@x.io")
+        assert {one.server_id, two.server_id} == {servers["a"].id, servers["b"].id}
+    finally:
+        await other.stop()
+
+
+async def test_a_full_group_names_no_account_that_was_never_recorded(world: World) -> None:
+    product_id, other = await group_of_two(world, servers_pb2.PLACEMENT_RULE_LEAST_ACCOUNTS, max_accounts=1)
+    try:
+        for i in range(2):
+            await order(world, product_id, f"f{i}@x.io")
+        full = await expect_error(
+            world.create(
+                product_id=product_id, customer=accounts_pb2.Customer(email="nope@x.io", reference="r-9")
+            ),
+            grpc.StatusCode.RESOURCE_EXHAUSTED,
+            "SERVER_GROUP_FULL",
+        )
+        assert "account_id" not in full.metadata
+        assert "2 full" in full.message
+        assert full.metadata["server_group_id"]
+        listed = await world.stubs.accounts.ListAccounts(
+            accounts_pb2.ListAccountsRequest(customer_reference="r-9")
+        )
+        assert list(listed.accounts) == []
+    finally:
+        await other.stop()

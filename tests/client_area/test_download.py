@@ -5,8 +5,11 @@ process (a 50 MB installer must not grow its resident memory by more than a few 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
+import json
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import grpc
@@ -184,3 +187,51 @@ async def test_cancelling_mid_stream_cuts_the_upstream_download(
     print(f"cancelled after {received / MB:.1f} MB received; the simulator streamed {streamed / MB:.1f} MB")
     assert streamed < 50 * MB
     assert big_sim.counters.bytes_streamed == streamed  # and nothing more after that
+
+
+async def _read_slowly(call: AsyncIterator[accounts_pb2.DownloadClientResponse]) -> None:
+    async for _ in call:
+        await asyncio.sleep(0.3)
+
+
+def _download_lines(service: ServiceProcess) -> tuple[list[dict[str, object]], list[dict[str, object]]]:
+    """(access lines of DownloadClient, lines at ERROR or above) of the service's JSON log."""
+    entries = []
+    for line in service.log_lines():
+        with contextlib.suppress(ValueError):
+            entries.append(json.loads(line))
+    access = [
+        e for e in entries if e.get("message") == "rpc finished" and "DownloadClient" in str(e.get("rpc"))
+    ]
+    errors = [e for e in entries if e.get("level") in ("error", "critical")]
+    return access, errors
+
+
+async def test_a_cancelled_download_gets_its_access_line_and_logs_no_error(
+    service_process: ServiceProcess, big_sim: CometSimulator
+) -> None:
+    service_process.start()
+    async with grpc.aio.insecure_channel(service_process.address) as channel:
+        world, account_id = await _process_world(service_process, big_sim, channel)
+        call = world.stubs.accounts.DownloadClient(_request(account_id), timeout=120)
+        async for message in call:
+            if message.HasField("chunk"):
+                call.cancel()  # the caller gives up mid-stream
+                break
+        # A caller that reads slowly meets its deadline while the service waits to send.
+        with pytest.raises(grpc.aio.AioRpcError) as late:
+            await _read_slowly(world.stubs.accounts.DownloadClient(_request(account_id), timeout=1.0))
+        assert late.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+        async for _ in world.stubs.accounts.DownloadClient(_request(account_id), timeout=60):
+            pass  # and one that finishes
+        await asyncio.sleep(1.0)
+    service_process.stop()
+    access, errors = _download_lines(service_process)
+    assert errors == []
+    codes = [e["code"] for e in access]
+    # The service learns of a passed deadline from its own timer or from the caller's cancel,
+    # whichever comes first.
+    assert codes[0] == "CANCELLED"
+    assert codes[1] in ("DEADLINE_EXCEEDED", "CANCELLED")
+    assert codes[2:] == ["OK"]
+    assert all(e["caller"] == "anonymous" and e["request_id"] for e in access)

@@ -215,7 +215,7 @@ async def test_comet_failures_map_to_status_codes_and_a_password_change_replaces
     assert comet_sim.base_url is not None
     created = (
         await svc.servers.CreateServer(
-            F.CreateServerRequest(server=sim_server(comet_sim.base_url, "wrong-password"))
+            F.CreateServerRequest(server=sim_server(comet_sim.base_url, "wrong-password"), allow_offline=True)
         )
     ).server
     err = await expect_error(

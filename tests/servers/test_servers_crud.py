@@ -37,9 +37,10 @@ async def test_server_create_get_list_update_delete(service: InProcessService) -
     created = (
         await service.servers.CreateServer(
             servers_pb2.CreateServerRequest(
+                allow_offline=True,
                 server=server(
                     "Primary", host="Comet.Example.com:8443", server_group_id=group.id, max_accounts=500
-                )
+                ),
             )
         )
     ).server
@@ -75,7 +76,9 @@ async def test_server_create_get_list_update_delete(service: InProcessService) -
     updated = (
         await service.servers.UpdateServer(
             servers_pb2.UpdateServerRequest(
-                server=changes, update_mask=mask("display_name", "connection.protocol", "connection.port")
+                server=changes,
+                update_mask=mask("display_name", "connection.protocol", "connection.port"),
+                allow_offline=True,
             )
         )
     ).server
@@ -109,7 +112,9 @@ async def test_host_forms_like_the_original_module(service: InProcessService) ->
     ]
     for host, port, protocol, expected in cases:
         reply = await service.servers.CreateServer(
-            servers_pb2.CreateServerRequest(server=server(host=host, port=port, protocol=protocol))
+            servers_pb2.CreateServerRequest(
+                allow_offline=True, server=server(host=host, port=port, protocol=protocol)
+            )
         )
         assert reply.server.base_url == expected, host
 
@@ -146,9 +151,10 @@ async def test_every_bad_field_is_named_at_once_and_nothing_is_written(service: 
     conflicting = await expect_error(
         service.servers.CreateServer(
             servers_pb2.CreateServerRequest(
+                allow_offline=True,
                 server=server(
                     host="http://h.example.com:8060", port=9000, protocol=servers_pb2.PROTOCOL_HTTPS
-                )
+                ),
             )
         ),
         INVALID,
@@ -159,16 +165,22 @@ async def test_every_bad_field_is_named_at_once_and_nothing_is_written(service: 
 
 async def test_duplicate_names_are_already_exists(service: InProcessService) -> None:
     first = (
-        await service.servers.CreateServer(servers_pb2.CreateServerRequest(server=server("Same")))
+        await service.servers.CreateServer(
+            servers_pb2.CreateServerRequest(allow_offline=True, server=server("Same"))
+        )
     ).server
     err = await expect_error(
-        service.servers.CreateServer(servers_pb2.CreateServerRequest(server=server("Same"))),
+        service.servers.CreateServer(
+            servers_pb2.CreateServerRequest(allow_offline=True, server=server("Same"))
+        ),
         grpc.StatusCode.ALREADY_EXISTS,
         "SERVER_ALREADY_EXISTS",
     )
     assert err.metadata["display_name"] == "Same"
     other = (
-        await service.servers.CreateServer(servers_pb2.CreateServerRequest(server=server("Other")))
+        await service.servers.CreateServer(
+            servers_pb2.CreateServerRequest(allow_offline=True, server=server("Other"))
+        )
     ).server
     await expect_error(
         service.servers.UpdateServer(
@@ -192,7 +204,11 @@ async def test_duplicate_names_are_already_exists(service: InProcessService) -> 
 
 
 async def test_update_mask_paths_are_checked(service: InProcessService) -> None:
-    created = (await service.servers.CreateServer(servers_pb2.CreateServerRequest(server=server()))).server
+    created = (
+        await service.servers.CreateServer(
+            servers_pb2.CreateServerRequest(allow_offline=True, server=server())
+        )
+    ).server
     err = await expect_error(
         service.servers.UpdateServer(
             servers_pb2.UpdateServerRequest(
@@ -260,7 +276,7 @@ async def test_groups_order_pages_and_membership(service: InProcessService) -> N
     for order, name in ((2, "c"), (0, "a"), (1, "b")):
         reply = await service.servers.CreateServer(
             servers_pb2.CreateServerRequest(
-                server=server(name, server_group_id=group.id, placement_order=order)
+                allow_offline=True, server=server(name, server_group_id=group.id, placement_order=order)
             )
         )
         ids[name] = reply.server.id
@@ -323,7 +339,7 @@ async def test_servers_holding_accounts_cannot_be_deleted(service: InProcessServ
     group = await create_group(service)
     created = (
         await service.servers.CreateServer(
-            servers_pb2.CreateServerRequest(server=server(server_group_id=group.id))
+            servers_pb2.CreateServerRequest(allow_offline=True, server=server(server_group_id=group.id))
         )
     ).server
     db = open_database(service.settings.database_url)
@@ -361,20 +377,20 @@ async def test_servers_holding_accounts_cannot_be_deleted(service: InProcessServ
 
 
 async def test_create_is_idempotent_by_request_id(service: InProcessService) -> None:
-    request = servers_pb2.CreateServerRequest(server=server("Idem"), request_id="req-1")
+    request = servers_pb2.CreateServerRequest(allow_offline=True, server=server("Idem"), request_id="req-1")
     first = await service.servers.CreateServer(request)
     again = await service.servers.CreateServer(request)
     assert again == first
     err = await expect_error(
         service.servers.CreateServer(
-            servers_pb2.CreateServerRequest(server=server("Other"), request_id="req-1")
+            servers_pb2.CreateServerRequest(allow_offline=True, server=server("Other"), request_id="req-1")
         ),
         INVALID,
         "REQUEST_ID_REUSED",
     )
     assert err.violations.keys() == {"request_id"}
     # Concurrent twins: one server, one answer.
-    twin = servers_pb2.CreateServerRequest(server=server("Twin"), request_id="req-2")
+    twin = servers_pb2.CreateServerRequest(allow_offline=True, server=server("Twin"), request_id="req-2")
     replies = await asyncio.gather(*(service.servers.CreateServer(twin) for _ in range(20)))
     assert len({r.server.id for r in replies}) == 1
     listed = (await service.servers.ListServers(servers_pb2.ListServersRequest())).servers
@@ -413,7 +429,9 @@ async def test_concurrent_writers(service: InProcessService) -> None:
 
 
 async def test_password_is_never_returned(service: InProcessService) -> None:
-    created = await service.servers.CreateServer(servers_pb2.CreateServerRequest(server=server()))
+    created = await service.servers.CreateServer(
+        servers_pb2.CreateServerRequest(allow_offline=True, server=server())
+    )
     got = await service.servers.GetServer(servers_pb2.GetServerRequest(id=created.server.id))
     listed = await service.servers.ListServers(servers_pb2.ListServersRequest())
     updated = await service.servers.UpdateServer(
@@ -423,6 +441,7 @@ async def test_password_is_never_returned(service: InProcessService) -> None:
                 connection=servers_pb2.ServerConnection(admin_password=SECRET_PASSWORD + "2"),
             ),
             update_mask=mask("connection.admin_password"),
+            allow_offline=True,
         )
     )
     for reply in (created, got, listed, updated):

@@ -63,8 +63,11 @@ class _ServerHealthEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ServerHe
     """Down, and a probe call is being let through to find out whether it is back."""
 
 class ServerHealth(_ServerHealth, metaclass=_ServerHealthEnumTypeWrapper):
-    """Whether a server is reachable, as this service last saw it. Placement skips a DOWN server
-    until a probe finds it back.
+    """Whether a server is reachable, as this service last saw it. It is DOWN after consecutive
+    transient failures (nothing answered, a timeout, a proxy's 5xx page); after a cooldown one probe
+    (`meta/version`) runs, and any answer from Comet makes it UP again. Placement puts a DOWN server
+    after every other server of its group: it is tried only when no other server can take the
+    account (a refusal with nothing tried would turn this replica's stale verdict into an outage).
     """
 
 SERVER_HEALTH_UNSPECIFIED: ServerHealth.ValueType  # 0
@@ -86,9 +89,12 @@ class _PlacementRuleEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_Placeme
     PLACEMENT_RULE_UNSPECIFIED: _PlacementRule.ValueType  # 0
     """Not set: least accounts."""
     PLACEMENT_RULE_LEAST_ACCOUNTS: _PlacementRule.ValueType  # 1
-    """The server holding the smallest share of its maximum (or the fewest accounts)."""
+    """The server holding the fewest accounts (`account_count`); ties go to the lower placement
+    order. `max_accounts` only caps a server: a server with a limit of 1,000 and 29 accounts comes
+    before an unlimited one with 38. Full and draining servers take no new account under any rule.
+    """
     PLACEMENT_RULE_FILL_IN_ORDER: _PlacementRule.ValueType  # 2
-    """The first server, by placement order, that is not full."""
+    """The first server, by placement order, that is not full (nor draining)."""
 
 class PlacementRule(_PlacementRule, metaclass=_PlacementRuleEnumTypeWrapper):
     """How a server group places new accounts on its servers."""
@@ -96,9 +102,12 @@ class PlacementRule(_PlacementRule, metaclass=_PlacementRuleEnumTypeWrapper):
 PLACEMENT_RULE_UNSPECIFIED: PlacementRule.ValueType  # 0
 """Not set: least accounts."""
 PLACEMENT_RULE_LEAST_ACCOUNTS: PlacementRule.ValueType  # 1
-"""The server holding the smallest share of its maximum (or the fewest accounts)."""
+"""The server holding the fewest accounts (`account_count`); ties go to the lower placement
+order. `max_accounts` only caps a server: a server with a limit of 1,000 and 29 accounts comes
+before an unlimited one with 38. Full and draining servers take no new account under any rule.
+"""
 PLACEMENT_RULE_FILL_IN_ORDER: PlacementRule.ValueType  # 2
-"""The first server, by placement order, that is not full."""
+"""The first server, by placement order, that is not full (nor draining)."""
 Global___PlacementRule: _TypeAlias = PlacementRule  # noqa: Y015
 
 class _ConnectionFailure:
@@ -224,7 +233,9 @@ class Server(_message.Message):
     server_group_id: _builtins.str
     """Optional. The server group new accounts are placed through; empty for none."""
     max_accounts: _builtins.int
-    """Optional. The most accounts this server should hold; 0 for no limit."""
+    """Optional. The most accounts this server should hold; 0 for no limit. A cap only: placement
+    never weighs it (see PlacementRule).
+    """
     max_connections: _builtins.int
     """Optional. Size of the connection pool to this server (1-256); 0 for the default (10)."""
     placement_order: _builtins.int
@@ -232,7 +243,9 @@ class Server(_message.Message):
     base_url: _builtins.str
     """Output only. The base URL requests go to, e.g. "https://comet.example.com:443"."""
     account_count: _builtins.int
-    """Output only. Accounts this server holds (not terminated)."""
+    """Output only. Accounts this server holds: those not terminated, except orders that failed
+    before a Comet user could exist. What placement and `max_accounts` count.
+    """
     admin_password_set: _builtins.bool
     """Output only. Whether an admin password is stored."""
     comet_version: _builtins.str
@@ -243,7 +256,10 @@ class Server(_message.Message):
     draining: _builtins.bool
     """Optional. A draining server takes no new accounts; the accounts it holds are still managed."""
     health: Global___ServerHealth.ValueType
-    """Output only. Whether this service can currently reach the server (its circuit breaker)."""
+    """Output only. Whether this service can currently reach the server (its circuit breaker, kept
+    per replica and fed by every Comet call). Also exported as the metric
+    `comet_provisioning_comet_server_health`.
+    """
     @_builtins.property
     def connection(self) -> Global___ServerConnection:
         """Required. Connection details."""
@@ -526,7 +542,7 @@ class UpdateServerRequest(_message.Message):
     @_builtins.property
     def update_mask(self) -> _field_mask_pb2.FieldMask:
         """Required. The fields to change, e.g. "display_name", "connection.host",
-        "connection.admin_password", "max_accounts".
+        "connection.admin_password", "max_accounts", "draining".
         """
 
     def __init__(

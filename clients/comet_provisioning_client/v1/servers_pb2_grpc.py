@@ -114,7 +114,9 @@ class ServerServiceServicer:
     """
 
     def CreateServer(self, request, context):
-        """Registers a Comet server. The admin password is encrypted at rest and never returned.
+        """Registers a Comet server after a connection test (see `allow_offline`); a server joining a
+        group must offer what the group's products use. The admin password is encrypted at rest and
+        never returned.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -135,8 +137,8 @@ class ServerServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def UpdateServer(self, request, context):
-        """Updates the fields named in the mask. Changing connection details replaces the server's
-        connection pool.
+        """Updates the fields named in the mask. New connection details are tested before they are
+        saved (see `allow_offline`) and replace the server's connection pool.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -151,7 +153,8 @@ class ServerServiceServicer:
 
     def TestConnection(self, request, context):
         """Tests a saved server, or connection details that are not saved yet (the original's
-        "Test Connection" button before saving).
+        "Test Connection" button before saving). For a saved server the result also updates its
+        `comet_version` and `health`.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -36,20 +36,24 @@ class ServerServiceStub:
     @_typing.overload
     def __new__(cls, channel: _aio.Channel) -> ServerServiceAsyncStub: ...
     CreateServer: _grpc.UnaryUnaryMultiCallable[_servers_pb2.CreateServerRequest, _servers_pb2.CreateServerResponse]
-    """Registers a Comet server. The admin password is encrypted at rest and never returned."""
+    """Registers a Comet server after a connection test (see `allow_offline`); a server joining a
+    group must offer what the group's products use. The admin password is encrypted at rest and
+    never returned.
+    """
     GetServer: _grpc.UnaryUnaryMultiCallable[_servers_pb2.GetServerRequest, _servers_pb2.GetServerResponse]
     """Reads one server."""
     ListServers: _grpc.UnaryUnaryMultiCallable[_servers_pb2.ListServersRequest, _servers_pb2.ListServersResponse]
     """Lists servers, optionally those of one group, ordered by group then placement order."""
     UpdateServer: _grpc.UnaryUnaryMultiCallable[_servers_pb2.UpdateServerRequest, _servers_pb2.UpdateServerResponse]
-    """Updates the fields named in the mask. Changing connection details replaces the server's
-    connection pool.
+    """Updates the fields named in the mask. New connection details are tested before they are
+    saved (see `allow_offline`) and replace the server's connection pool.
     """
     DeleteServer: _grpc.UnaryUnaryMultiCallable[_servers_pb2.DeleteServerRequest, _servers_pb2.DeleteServerResponse]
     """Deletes a server. Refused (FAILED_PRECONDITION) while it still holds accounts."""
     TestConnection: _grpc.UnaryUnaryMultiCallable[_servers_pb2.TestConnectionRequest, _servers_pb2.TestConnectionResponse]
     """Tests a saved server, or connection details that are not saved yet (the original's
-    "Test Connection" button before saving).
+    "Test Connection" button before saving). For a saved server the result also updates its
+    `comet_version` and `health`.
     """
     ListPolicyGroups: _grpc.UnaryUnaryMultiCallable[_servers_pb2.ListPolicyGroupsRequest, _servers_pb2.ListPolicyGroupsResponse]
     """Lists the policy groups defined on a server."""
@@ -78,20 +82,24 @@ class ServerServiceAsyncStub(ServerServiceStub):
 
     def __init__(self, channel: _aio.Channel) -> None: ...
     CreateServer: _aio.UnaryUnaryMultiCallable[_servers_pb2.CreateServerRequest, _servers_pb2.CreateServerResponse]  # type: ignore[assignment]
-    """Registers a Comet server. The admin password is encrypted at rest and never returned."""
+    """Registers a Comet server after a connection test (see `allow_offline`); a server joining a
+    group must offer what the group's products use. The admin password is encrypted at rest and
+    never returned.
+    """
     GetServer: _aio.UnaryUnaryMultiCallable[_servers_pb2.GetServerRequest, _servers_pb2.GetServerResponse]  # type: ignore[assignment]
     """Reads one server."""
     ListServers: _aio.UnaryUnaryMultiCallable[_servers_pb2.ListServersRequest, _servers_pb2.ListServersResponse]  # type: ignore[assignment]
     """Lists servers, optionally those of one group, ordered by group then placement order."""
     UpdateServer: _aio.UnaryUnaryMultiCallable[_servers_pb2.UpdateServerRequest, _servers_pb2.UpdateServerResponse]  # type: ignore[assignment]
-    """Updates the fields named in the mask. Changing connection details replaces the server's
-    connection pool.
+    """Updates the fields named in the mask. New connection details are tested before they are
+    saved (see `allow_offline`) and replace the server's connection pool.
     """
     DeleteServer: _aio.UnaryUnaryMultiCallable[_servers_pb2.DeleteServerRequest, _servers_pb2.DeleteServerResponse]  # type: ignore[assignment]
     """Deletes a server. Refused (FAILED_PRECONDITION) while it still holds accounts."""
     TestConnection: _aio.UnaryUnaryMultiCallable[_servers_pb2.TestConnectionRequest, _servers_pb2.TestConnectionResponse]  # type: ignore[assignment]
     """Tests a saved server, or connection details that are not saved yet (the original's
-    "Test Connection" button before saving).
+    "Test Connection" button before saving). For a saved server the result also updates its
+    `comet_version` and `health`.
     """
     ListPolicyGroups: _aio.UnaryUnaryMultiCallable[_servers_pb2.ListPolicyGroupsRequest, _servers_pb2.ListPolicyGroupsResponse]  # type: ignore[assignment]
     """Lists the policy groups defined on a server."""
@@ -123,7 +131,10 @@ class ServerServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _servers_pb2.CreateServerRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_servers_pb2.CreateServerResponse, _abc.Awaitable[_servers_pb2.CreateServerResponse]]:
-        """Registers a Comet server. The admin password is encrypted at rest and never returned."""
+        """Registers a Comet server after a connection test (see `allow_offline`); a server joining a
+        group must offer what the group's products use. The admin password is encrypted at rest and
+        never returned.
+        """
 
     @_abc_1.abstractmethod
     def GetServer(
@@ -147,8 +158,8 @@ class ServerServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _servers_pb2.UpdateServerRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_servers_pb2.UpdateServerResponse, _abc.Awaitable[_servers_pb2.UpdateServerResponse]]:
-        """Updates the fields named in the mask. Changing connection details replaces the server's
-        connection pool.
+        """Updates the fields named in the mask. New connection details are tested before they are
+        saved (see `allow_offline`) and replace the server's connection pool.
         """
 
     @_abc_1.abstractmethod
@@ -166,7 +177,8 @@ class ServerServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_servers_pb2.TestConnectionResponse, _abc.Awaitable[_servers_pb2.TestConnectionResponse]]:
         """Tests a saved server, or connection details that are not saved yet (the original's
-        "Test Connection" button before saving).
+        "Test Connection" button before saving). For a saved server the result also updates its
+        `comet_version` and `health`.
         """
 
     @_abc_1.abstractmethod

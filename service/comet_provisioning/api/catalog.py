@@ -10,13 +10,14 @@ from comet_provisioning.core.models import ModuleSettingsSpec, OptionSpec, Produ
 from comet_provisioning.core.products import ProductManager
 from comet_provisioning.store import Database, SecretBox
 
-from .convert import Context, enum_in, timestamp
-from .idempotency import idempotent
+from .convert import Context, enum_in, remaining_s, timestamp
+from .idempotency import idempotent, unless_replayed
 from .servicers import PendingCatalogService
 
 __all__ = ["CatalogServicer", "product_message", "product_spec"]
 
 _SERVICE = "/comet.provisioning.v1.CatalogService/"
+_CHECK_TIMEOUT_S = 15.0  # for asking the servers of a product's group what they offer
 
 
 def product_spec(message: catalog_pb2.Product) -> ProductSpec:
@@ -99,6 +100,15 @@ class CatalogServicer(PendingCatalogService):
         self, request: catalog_pb2.CreateProductRequest, context: Context
     ) -> catalog_pb2.CreateProductResponse:
         spec = product_spec(request.product)
+        # Asks every server of the group, before the transaction (no write lock held meanwhile).
+        await unless_replayed(
+            self.db,
+            _SERVICE + "CreateProduct",
+            request.request_id,
+            lambda: self.manager.verify_new(
+                spec, timeout_s=remaining_s(context, _CHECK_TIMEOUT_S, margin=0.5)
+            ),
+        )
 
         async def work(conn: AsyncConnection) -> catalog_pb2.CreateProductResponse:
             created = await self.manager.create_product(conn, spec)
@@ -130,11 +140,18 @@ class CatalogServicer(PendingCatalogService):
         self, request: catalog_pb2.UpdateProductRequest, context: Context
     ) -> catalog_pb2.UpdateProductResponse:
         spec = product_spec(request.product)
+        mask = list(request.update_mask.paths)
+        await unless_replayed(
+            self.db,
+            _SERVICE + "UpdateProduct",
+            request.request_id,
+            lambda: self.manager.verify_update(
+                request.product.id, spec, mask, timeout_s=remaining_s(context, _CHECK_TIMEOUT_S, margin=0.5)
+            ),
+        )
 
         async def work(conn: AsyncConnection) -> catalog_pb2.UpdateProductResponse:
-            updated = await self.manager.update_product(
-                conn, request.product.id, spec, list(request.update_mask.paths)
-            )
+            updated = await self.manager.update_product(conn, request.product.id, spec, mask)
             return catalog_pb2.UpdateProductResponse(product=product_message(updated))
 
         return await idempotent(

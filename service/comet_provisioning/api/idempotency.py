@@ -8,12 +8,15 @@ from typing import Any, TypeVar
 from google.protobuf.message import Message
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from comet_provisioning.core.errors import ServiceError
 from comet_provisioning.core.idempotency import once
 from comet_provisioning.store import Database, SecretBox
+from comet_provisioning.store.idempotency import lookup
 
-__all__ = ["fingerprint_bytes", "idempotent"]
+__all__ = ["fingerprint_bytes", "idempotent", "replayed", "unless_replayed"]
 
 M = TypeVar("M", bound=Message)
+T = TypeVar("T")
 
 
 def fingerprint_bytes(request: Message) -> bytes:
@@ -47,3 +50,27 @@ async def idempotent(
     request_id: str = getattr(request, "request_id", "")
     data = await once(db, box, method, request_id, fingerprint_bytes(request), run)
     return response_type.FromString(data)
+
+
+async def replayed(db: Database, method: str, request_id: str) -> bool:
+    """Whether (method, request_id) already has an outcome."""
+    if not request_id:
+        return False
+    async with db.read() as conn:
+        return await lookup(conn, method, request_id) is not None
+
+
+async def unless_replayed(
+    db: Database, method: str, request_id: str, check: Callable[[], Awaitable[T]]
+) -> T | None:
+    """`check()`, run before the write because it talks to Comet (a connection test, a product's
+    settings); None when the request id already has an outcome, which is then replayed. A check
+    that fails because a concurrent twin of the request won meanwhile yields to the twin."""
+    if await replayed(db, method, request_id):
+        return None
+    try:
+        return await check()
+    except ServiceError:
+        if await replayed(db, method, request_id):
+            return None
+        raise

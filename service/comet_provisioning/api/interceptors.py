@@ -8,11 +8,13 @@ answer INVALID_ARGUMENT (not INTERNAL) for bytes that do not parse as the reques
 
 from __future__ import annotations
 
+import asyncio
+import contextvars
 import itertools
 import logging
 import secrets
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from typing import TYPE_CHECKING, Any, TypeAlias
 
 import grpc
@@ -58,6 +60,29 @@ def _tolerant(deserializer: Callable[[bytes], Any] | None) -> Callable[[bytes], 
     return parse
 
 
+# The response streams of the call being served, outermost first (see `tracked` and
+# `pipeline.drive_stream`): closed by the call's own task, so that what their layers set around a
+# `yield` (context variables, the log context) is undone in the context that set it.
+OPEN_STREAMS: contextvars.ContextVar[list[AsyncGenerator[Any, None]] | None] = contextvars.ContextVar(
+    "open_streams", default=None
+)
+
+
+def tracked(behaviour: StreamBehaviour) -> StreamBehaviour:
+    """`behaviour`, its streams noted in OPEN_STREAMS: a layer's `async for` leaves the stream it
+    reads suspended when the layer itself is closed, and Python would close it later from the
+    garbage collector, in another task."""
+
+    def start(request: Any, context: Context) -> AsyncIterator[Any]:
+        stream = behaviour(request, context)
+        opened = OPEN_STREAMS.get()
+        if opened is not None and isinstance(stream, AsyncGenerator):
+            opened.append(stream)
+        return stream
+
+    return start
+
+
 def wrap_handler(
     handler: Handler,
     unary: Callable[[UnaryBehaviour], UnaryBehaviour],
@@ -73,7 +98,7 @@ def wrap_handler(
         )
     if handler.unary_stream is not None:
         return grpc.unary_stream_rpc_method_handler(
-            stream(handler.unary_stream),  # type: ignore[arg-type]
+            stream(tracked(handler.unary_stream)),  # type: ignore[arg-type]
             request_deserializer=_tolerant(handler.request_deserializer),
             response_serializer=handler.response_serializer,
         )
@@ -121,6 +146,9 @@ class CallContextInterceptor(Interceptor):
                         if isinstance(request, _Malformed):
                             raise malformed_request(method)
                         response = await behaviour(request, context)
+                    except asyncio.CancelledError:
+                        _log_outcome(started, _gone(context), "", logging.INFO)
+                        raise
                     except ServiceError as err:
                         _log_outcome(started, status_code(err).name, err.reason, logging.INFO)
                         await abort(context, err)
@@ -143,6 +171,9 @@ class CallContextInterceptor(Interceptor):
                             raise malformed_request(method)
                         async for item in behaviour(request, context):
                             yield item
+                    except (asyncio.CancelledError, GeneratorExit):  # the caller went away
+                        _log_outcome(started, _gone(context), "", logging.INFO)
+                        raise
                     except ServiceError as err:
                         _log_outcome(started, status_code(err).name, err.reason, logging.INFO)
                         await abort(context, err)
@@ -156,6 +187,12 @@ class CallContextInterceptor(Interceptor):
             return run
 
         return wrap_handler(handler, unary, stream)
+
+
+def _gone(context: Context) -> str:
+    """Why a call stopped before it finished: its deadline passed, or the caller cancelled it."""
+    remaining = context.time_remaining()
+    return "DEADLINE_EXCEEDED" if remaining is not None and remaining <= 0 else "CANCELLED"
 
 
 def _is_abort(exc: BaseException) -> bool:

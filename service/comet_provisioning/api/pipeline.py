@@ -7,19 +7,36 @@ is the same on every call of a method. `InterceptorPipeline` therefore runs the 
 method at start-up and registers the handlers it built; the server itself has no interceptors and
 finds a method's handler with one dictionary lookup. A method nobody registered gets grpc's own
 UNIMPLEMENTED, as it would if the interceptors ran (each of ours passes a missing handler through).
+
+A response stream is registered as a coroutine that writes each message itself (`drive_stream`),
+not as the async generator the layers built: grpc.aio leaves a generator suspended when the caller
+cancels while a message is being sent, and the garbage collector later closes it in another task,
+where resetting a context variable set before the `yield` fails (an ERROR per cancelled download).
 """
 
 from __future__ import annotations
 
+import asyncio
 import functools
-from collections.abc import Callable, Iterable, Mapping, Sequence
+import inspect
+import logging
+from collections.abc import AsyncGenerator, Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import grpc
 
-from comet_provisioning.api.interceptors import Continuation, Handler, Interceptor
+from comet_provisioning.api.interceptors import (
+    OPEN_STREAMS,
+    Context,
+    Continuation,
+    Handler,
+    Interceptor,
+    StreamBehaviour,
+)
 
-__all__ = ["InterceptorPipeline", "ServiceCollector"]
+log = logging.getLogger("comet_provisioning.rpc")
+
+__all__ = ["InterceptorPipeline", "ServiceCollector", "drive_stream"]
 
 
 class ServiceCollector:
@@ -71,7 +88,44 @@ class InterceptorPipeline:
         built = await chain(_Details(method))
         if built is None:
             raise TypeError(f"an interceptor dropped the handler of {method}")
+        if built.unary_stream is not None and inspect.isasyncgenfunction(built.unary_stream):
+            return grpc.unary_stream_rpc_method_handler(
+                drive_stream(built.unary_stream),  # type: ignore[arg-type]
+                request_deserializer=built.request_deserializer,
+                response_serializer=built.response_serializer,
+            )
         return built
+
+
+def drive_stream(behaviour: StreamBehaviour) -> Callable[[Any, Context], Any]:
+    """A server-streaming behaviour as a coroutine writing its messages (grpc's writer API), which
+    closes every stream of the call, innermost first, in the call's own task however it ends."""
+
+    async def drive(request: Any, context: Context) -> None:
+        opened: list[AsyncGenerator[Any, None]] = []
+        token = OPEN_STREAMS.set(opened)
+        try:
+            stream = behaviour(request, context)
+            if isinstance(stream, AsyncGenerator):
+                opened.append(stream)
+            async for message in stream:
+                try:
+                    await context.write(message)
+                except Exception as exc:
+                    if type(exc).__name__ != "ExecuteBatchError":
+                        raise
+                    # The call ended under the write (the caller cancelled, or its deadline passed
+                    # before grpc noticed): a cancellation, not a servicer failure to log as one.
+                    raise asyncio.CancelledError from exc
+        finally:
+            OPEN_STREAMS.reset(token)
+            for stream in reversed(opened):
+                try:
+                    await stream.aclose()
+                except Exception:  # one layer's failure to close must not keep the others open
+                    log.exception("closing a response stream failed")
+
+    return drive
 
 
 class _Details(grpc.HandlerCallDetails):

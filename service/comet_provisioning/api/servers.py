@@ -15,11 +15,12 @@ from comet_provisioning.core.models import (
     ServerSpec,
     TlsSpec,
 )
+from comet_provisioning.core.server_health import Health
 from comet_provisioning.core.servers import DEFAULT_TEST_TIMEOUT_S, ServerManager
 from comet_provisioning.store import SecretBox
 
 from .convert import Context, enum_in, remaining_s, timestamp
-from .idempotency import idempotent
+from .idempotency import idempotent, unless_replayed
 from .servicers import PendingServerService
 
 __all__ = ["ServerServicer", "connection_spec", "server_message", "server_spec"]
@@ -47,12 +48,13 @@ def server_spec(message: servers_pb2.Server) -> ServerSpec:
         max_accounts=message.max_accounts,
         max_connections=message.max_connections,
         placement_order=message.placement_order,
+        draining=message.draining,
     )
 
 
-def server_message(server: Server) -> servers_pb2.Server:
+def server_message(server: Server, health: Health = Health.UNSPECIFIED) -> servers_pb2.Server:
     """The public view of a server: never the password, only whether one is stored."""
-    return servers_pb2.Server(
+    message = servers_pb2.Server(
         id=server.id,
         display_name=server.display_name,
         connection=servers_pb2.ServerConnection(
@@ -73,7 +75,13 @@ def server_message(server: Server) -> servers_pb2.Server:
         admin_password_set=bool(server.admin_password_enc),
         create_time=timestamp(server.create_time),
         update_time=timestamp(server.update_time),
+        comet_version=server.comet_version,
+        draining=server.draining,
+        health=servers_pb2.ServerHealth.Value("SERVER_HEALTH_" + health.value),
     )
+    if server.comet_version_time is not None:
+        message.comet_version_time.CopyFrom(timestamp(server.comet_version_time))
+    return message
 
 
 def group_spec(message: servers_pb2.ServerGroup) -> ServerGroupSpec:
@@ -104,25 +112,48 @@ class ServerServicer(PendingServerService):
 
     # -- servers ----------------------------------------------------------------------------------
 
+    def _message(self, server: Server) -> servers_pb2.Server:
+        return server_message(server, self.manager.health.health(server.id))
+
+    def _health(self, server_id: str) -> servers_pb2.ServerHealth.ValueType:
+        return servers_pb2.ServerHealth.Value("SERVER_HEALTH_" + self.manager.health.health(server_id).value)
+
     async def CreateServer(
         self, request: servers_pb2.CreateServerRequest, context: Context
     ) -> servers_pb2.CreateServerResponse:
         spec = server_spec(request.server)
+        # Before the transaction: a slow Comet server must not hold the store's write lock.
+        tested = await unless_replayed(
+            self.db,
+            _SERVICE + "CreateServer",
+            request.request_id,
+            lambda: self.manager.verify_new(
+                spec,
+                allow_offline=request.allow_offline,
+                timeout_s=remaining_s(context, DEFAULT_TEST_TIMEOUT_S, margin=0.5),
+            ),
+        )
+        created: list[Server] = []
 
         async def work(conn: AsyncConnection) -> servers_pb2.CreateServerResponse:
-            created = await self.manager.create_server(conn, spec)
-            return servers_pb2.CreateServerResponse(server=server_message(created))
+            server = await self.manager.create_server(conn, spec, tested=tested)
+            created.append(server)
+            return servers_pb2.CreateServerResponse(server=self._message(server))
 
-        return await idempotent(
+        response = await idempotent(
             self.db, self.box, _SERVICE + "CreateServer", request, servers_pb2.CreateServerResponse, work
         )
+        if created:
+            await self.manager.saved(created[-1].id, tested, pool_changed=False)
+        response.server.health = self._health(response.server.id)  # live, also on a replay
+        return response
 
     async def GetServer(
         self, request: servers_pb2.GetServerRequest, context: Context
     ) -> servers_pb2.GetServerResponse:
         async with self.db.read() as conn:
             server = await self.manager.get_server(conn, request.id)
-        return servers_pb2.GetServerResponse(server=server_message(server))
+        return servers_pb2.GetServerResponse(server=self._message(server))
 
     async def ListServers(
         self, request: servers_pb2.ListServersRequest, context: Context
@@ -135,27 +166,41 @@ class ServerServicer(PendingServerService):
                 page_token=request.page_token,
             )
         return servers_pb2.ListServersResponse(
-            servers=[server_message(s) for s in found], next_page_token=token
+            servers=[self._message(s) for s in found], next_page_token=token
         )
 
     async def UpdateServer(
         self, request: servers_pb2.UpdateServerRequest, context: Context
     ) -> servers_pb2.UpdateServerResponse:
         spec = server_spec(request.server)
+        mask = list(request.update_mask.paths)
+        tested = await unless_replayed(
+            self.db,
+            _SERVICE + "UpdateServer",
+            request.request_id,
+            lambda: self.manager.verify_update(
+                request.server.id,
+                spec,
+                mask,
+                allow_offline=request.allow_offline,
+                timeout_s=remaining_s(context, DEFAULT_TEST_TIMEOUT_S, margin=0.5),
+            ),
+        )
         changed: list[bool] = []
 
         async def work(conn: AsyncConnection) -> servers_pb2.UpdateServerResponse:
-            updated, connection_changed = await self.manager.update_server(
-                conn, request.server.id, spec, list(request.update_mask.paths)
+            updated, pool_changed = await self.manager.update_server(
+                conn, request.server.id, spec, mask, tested=tested
             )
-            changed.append(connection_changed)
-            return servers_pb2.UpdateServerResponse(server=server_message(updated))
+            changed.append(pool_changed)
+            return servers_pb2.UpdateServerResponse(server=self._message(updated))
 
         response = await idempotent(
             self.db, self.box, _SERVICE + "UpdateServer", request, servers_pb2.UpdateServerResponse, work
         )
-        if changed and changed[-1]:
-            await self.manager.forget_client(request.server.id)  # the next call opens a new pool
+        if changed:  # the next call opens a new pool; the health is that of the new details
+            await self.manager.saved(request.server.id, tested, pool_changed=changed[-1])
+        response.server.health = self._health(response.server.id)
         return response
 
     async def DeleteServer(

@@ -23,7 +23,16 @@ from comet_provisioning.comet.errors import (
 
 from .errors import ErrorKind, ServiceError
 
-__all__ = ["connection_failure", "to_service_error"]
+__all__ = ["connection_failure", "name_server", "to_service_error"]
+
+# Display names of the servers this process has read, so that errors name a server as operators
+# know it (its display name and id) wherever they are raised; filled in by ServerManager.
+_NAMES: dict[str, str] = {}
+
+
+def name_server(server_id: str, display_name: str) -> None:
+    _NAMES[server_id] = display_name
+
 
 # Most specific first: CometSecondFactorRequired is a CometAuthFailed.
 _FAILURES: tuple[tuple[type[CometError], str], ...] = (
@@ -73,13 +82,17 @@ def to_service_error(error: CometError, server_id: str) -> ServiceError:
         # A 5xx error page (a proxy's 502 HTML, Comet's plain-text 500): the server is there but
         # failing for now, not a wrong address; "not a Comet server" would send operators astray.
         reason = "COMET_SERVER_ERROR"
+    name = _NAMES.get(server_id, "")
+    who = f"{name!r} ({server_id})" if name else server_id
     if error.retryable:
         kind = ErrorKind.UNAVAILABLE
-        summary = f"Comet server {server_id} is not answering properly ({error.kind}); retry later"
+        summary = f"Comet server {who} is not answering properly ({error.kind}); retry later"
     else:
         kind = ErrorKind.FAILED_PRECONDITION
-        summary = f"Comet server {server_id} refused the call ({error.kind}); check its settings"
+        summary = f"Comet server {who} refused the call ({error.kind}); check its settings"
     metadata = {"server_id": server_id, "endpoint": error.endpoint, "comet_error": error.kind}
+    if name:
+        metadata["server_name"] = name
     if error.http_status is not None:
         metadata["http_status"] = str(error.http_status)
     if error.api_status is not None:

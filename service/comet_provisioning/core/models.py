@@ -25,11 +25,19 @@ __all__ = [
     "ServerGroupSpec",
     "ServerSpec",
     "TlsSpec",
+    "describe",
 ]
 
 Server = ServerRecord
 ServerGroup = ServerGroupRecord
 Product = ProductRecord
+
+
+def describe(server: Server) -> str:
+    """How messages name a server: its display name and its id (none before it is saved)."""
+    if not server.id:
+        return repr(server.display_name)
+    return f"{server.display_name!r} ({server.id})" if server.display_name else server.id
 
 
 @dataclass
@@ -57,6 +65,7 @@ class ServerSpec:
     max_accounts: int = 0
     max_connections: int = 0
     placement_order: int = 0
+    draining: bool = False
 
 
 @dataclass

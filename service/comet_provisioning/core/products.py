@@ -1,12 +1,16 @@
-"""Products: CRUD with field-mask updates, and quotes. The option rules live in `catalog`."""
+"""Products: CRUD with field-mask updates, and quotes. The option rules live in `catalog`; what
+the servers of the product's group must offer is checked by `verify_new`/`verify_update` before a
+save (see `product_checks`)."""
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 from collections.abc import Mapping, Sequence
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from comet_provisioning.comet.errors import CometError
 from comet_provisioning.store import accounts as account_rows
 from comet_provisioning.store import products as rows
 from comet_provisioning.store import servers as server_rows
@@ -15,9 +19,10 @@ from comet_provisioning.store import utcnow
 from .catalog import NormalizedProduct, Quote, quote, resolve_quantities, validate_product
 from .errors import ErrorKind, ServiceError, Violations, not_found
 from .masks import apply_mask, expand_mask
-from .models import ModuleSettingsSpec, OptionSpec, Product, ProductSpec
+from .models import ModuleSettingsSpec, OptionSpec, Product, ProductSpec, Server
 from .pagination import decode_page
-from .servers import new_id
+from .product_checks import CHECKED_SETTINGS, Problem, problems_on, unreachable, unsupported
+from .servers import DEFAULT_TEST_TIMEOUT_S, ServerManager, new_id
 
 __all__ = ["ProductManager"]
 
@@ -55,7 +60,14 @@ def _spec_of(product: Product) -> ProductSpec:
     )
 
 
+_FIELD_OF = {setting: f"product.module_settings.{setting}" for setting in CHECKED_SETTINGS}
+_GROUP_MAX = 10_000
+
+
 class ProductManager:
+    def __init__(self, servers: ServerManager) -> None:
+        self._servers = servers
+
     async def _check(
         self, conn: AsyncConnection, spec: ProductSpec, *, exclude_id: str | None = None
     ) -> NormalizedProduct:
@@ -101,24 +113,76 @@ class ProductManager:
         found = await rows.list_products(conn, offset=page.offset, limit=page.fetch)
         return found[: page.size], page.next_token(len(found))
 
-    async def update_product(
-        self, conn: AsyncConnection, product_id: str, spec: ProductSpec, mask: Sequence[str]
-    ) -> Product:
+    async def _merge(
+        self, conn: AsyncConnection, product_id: str, spec: ProductSpec, mask: Sequence[str], *, lock: bool
+    ) -> tuple[Product, NormalizedProduct]:
         leaves = expand_mask(mask, groups=_GROUPS, leaves=_LEAVES, output_only=_OUTPUT_ONLY)
         if not product_id:
             violations = Violations()
             violations.add("product.id", "required")
             violations.raise_if_any()
-        current = await self.get_product(conn, product_id, for_update=True)
+        current = await self.get_product(conn, product_id, for_update=lock)
         merged = _spec_of(current)
         incoming = dataclasses.replace(spec, module_settings=spec.module_settings or ModuleSettingsSpec())
         apply_mask(merged, incoming, leaves)
-        checked = await self._check(conn, merged, exclude_id=product_id)
+        return current, await self._check(conn, merged, exclude_id=product_id)
+
+    async def update_product(
+        self, conn: AsyncConnection, product_id: str, spec: ProductSpec, mask: Sequence[str]
+    ) -> Product:
+        current, checked = await self._merge(conn, product_id, spec, mask, lock=True)
         fields = dataclasses.asdict(checked)
         fields["options"] = list(checked.options)
         updated = dataclasses.replace(current, update_time=utcnow(), **fields)
         await rows.update_product(conn, updated)
         return updated
+
+    # -- what the servers offer -------------------------------------------------------------------
+
+    async def verify_new(self, spec: ProductSpec, *, timeout_s: float = DEFAULT_TEST_TIMEOUT_S) -> None:
+        """Every rule of a create (INVALID_ARGUMENT, ALREADY_EXISTS), then what every server of the
+        group must offer (FAILED_PRECONDITION naming the server). Writes nothing."""
+        async with self._servers.db.read() as conn:
+            product = await self._check(conn, spec)
+            members = await self._members(conn, product.server_group_id)
+        await self._verify(product, members, timeout_s)
+
+    async def verify_update(
+        self,
+        product_id: str,
+        spec: ProductSpec,
+        mask: Sequence[str],
+        *,
+        timeout_s: float = DEFAULT_TEST_TIMEOUT_S,
+    ) -> None:
+        """As verify_new, for an update; the servers are asked only if the update changes a module
+        setting they could contradict."""
+        async with self._servers.db.read() as conn:
+            current, product = await self._merge(conn, product_id, spec, mask, lock=False)
+            if all(getattr(current, name) == getattr(product, name) for name in CHECKED_SETTINGS):
+                return
+            members = await self._members(conn, product.server_group_id)
+        await self._verify(product, members, timeout_s)
+
+    async def _members(self, conn: AsyncConnection, group_id: str) -> list[Server]:
+        return await server_rows.list_servers(conn, group_id=group_id, offset=0, limit=_GROUP_MAX)
+
+    async def _verify(self, product: NormalizedProduct, members: Sequence[Server], timeout_s: float) -> None:
+        async def on(server: Server) -> list[Problem]:
+            client = await self._servers.client(server.id)
+            try:
+                return await problems_on(client, server, [product], timeout_s=timeout_s)
+            except CometError as error:
+                raise unreachable(server, error) from error
+
+        results = await asyncio.gather(*(on(server) for server in members), return_exceptions=True)
+        problems: list[Problem] = []
+        for result in results:  # in placement order: the first server at fault is reported first
+            if isinstance(result, BaseException):
+                raise result
+            problems.extend(result)
+        if problems:
+            raise unsupported(problems, field_of=_FIELD_OF)
 
     async def delete_product(self, conn: AsyncConnection, product_id: str) -> None:
         await self.get_product(conn, product_id, for_update=True)

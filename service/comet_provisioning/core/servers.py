@@ -22,10 +22,11 @@ from comet_provisioning.comet.errors import CometError
 from comet_provisioning.comet.registry import CometClientRegistry
 from comet_provisioning.store import Database, SecretBox, utcnow
 from comet_provisioning.store import accounts as account_rows
+from comet_provisioning.store import products as product_rows
 from comet_provisioning.store import servers as rows
 
 from .catalog import NAME_MAX, _text, enum_value
-from .comet_errors import connection_failure, to_service_error
+from .comet_errors import name_server, to_service_error
 from .connection import (
     DEFAULT_MAX_CONNECTIONS,
     MAX_CONNECTIONS_LIMIT,
@@ -34,12 +35,15 @@ from .connection import (
     parse_host,
     write_ca_bundle,
 )
+from .connection_test import ConnectionTest, refused, run_test
 from .errors import ErrorKind, ServiceError, Violations, not_found
 from .masks import apply_mask, expand_mask
-from .models import ConnectionSpec, Server, ServerGroup, ServerGroupSpec, ServerSpec, TlsSpec
+from .models import ConnectionSpec, Server, ServerGroup, ServerGroupSpec, ServerSpec, TlsSpec, describe
 from .pagination import decode_page
+from .product_checks import CHECKED_SETTINGS, problems_on, unreachable, unsupported
+from .server_health import HealthBoard
 
-__all__ = ["ConnectionTest", "ServerManager", "new_id"]
+__all__ = ["ConnectionTest", "ServerManager", "describe", "new_id"]
 
 # How long the hot path may reuse a server's resolved client before reading the server again.
 CLIENT_CACHE_S = 5.0
@@ -50,6 +54,9 @@ USERNAME_MAX = 255
 PASSWORD_MAX = 1024
 PLACEMENT_RULES = ("LEAST_ACCOUNTS", "FILL_IN_ORDER")
 DEFAULT_TEST_TIMEOUT_S = 15.0
+_PRODUCTS_MAX = 10_000
+# A probe of a server believed down: one meta/version, retried only within this budget.
+PROBE_TIMEOUT_S = 5.0
 
 _TLS_LEAVES = ("connection.tls.insecure_skip_verify", "connection.tls.ca_bundle_pem")
 _CONNECTION_LEAVES = (
@@ -67,28 +74,35 @@ _SERVER_LEAVES = (
     "max_accounts",
     "max_connections",
     "placement_order",
+    "draining",
 )
 _SERVER_GROUPS = {"*": _SERVER_LEAVES, "connection": _CONNECTION_LEAVES, "connection.tls": _TLS_LEAVES}
-_SERVER_OUTPUT_ONLY = ("id", "base_url", "account_count", "admin_password_set", "create_time", "update_time")
+_SERVER_OUTPUT_ONLY = (
+    "id",
+    "base_url",
+    "account_count",
+    "admin_password_set",
+    "create_time",
+    "update_time",
+    "comet_version",
+    "comet_version_time",
+    "health",
+)
+# What decides which Comet server is reached, as whom: a change is tested before it is saved.
+_TARGET_FIELDS = (
+    "protocol",
+    "host",
+    "port",
+    "admin_username",
+    "tls_insecure_skip_verify",
+    "tls_ca_bundle_pem",
+)
 _GROUP_LEAVES = ("name", "placement_rule", "failover")
 _GROUP_OUTPUT_ONLY = ("id", "server_ids", "create_time", "update_time")
 
 
 def new_id() -> str:
     return uuid.uuid4().hex
-
-
-@dataclass(frozen=True)
-class ConnectionTest:
-    """The outcome of a connection test; `failure` is a ConnectionFailure name, "" on success."""
-
-    ok: bool
-    failure: str = ""
-    message: str = ""
-    version: str = ""
-    codename: str = ""
-    roles: tuple[str, ...] = ()
-    round_trip_s: float = 0.0
 
 
 @dataclass
@@ -160,6 +174,7 @@ def _spec_of(server: Server) -> ServerSpec:
         max_accounts=server.max_accounts,
         max_connections=server.max_connections,
         placement_order=server.placement_order,
+        draining=server.draining,
     )
 
 
@@ -174,6 +189,7 @@ class ServerManager:
         *,
         ca_dir: Path,
         request_timeout_s: float = 30.0,
+        health: HealthBoard | None = None,
     ) -> None:
         self.db = db
         self.box = box
@@ -181,6 +197,9 @@ class ServerManager:
         self.ca_dir = ca_dir
         self.request_timeout_s = request_timeout_s
         self._client_cache: dict[str, tuple[float, CometClient]] = {}
+        # Fed by the registry's clients when it is also their observer (see app.py).
+        self.health = health or HealthBoard()
+        self.health.set_probe(self._probe)
 
     # -- servers ----------------------------------------------------------------------------------
 
@@ -221,10 +240,15 @@ class ServerManager:
             )
         return name, connection
 
-    async def create_server(self, conn: AsyncConnection, spec: ServerSpec) -> Server:
+    async def create_server(
+        self, conn: AsyncConnection, spec: ServerSpec, *, tested: ConnectionTest | None = None
+    ) -> Server:
+        """Stores a new server; `tested`: the connection test its details passed (see verify_new),
+        whose Comet version is kept."""
         name, connection = await self._check_server(conn, spec, password_required=True)
         assert connection.admin_password is not None
         server_id, now = new_id(), utcnow()
+        known = tested is not None and tested.ok
         record = Server(
             id=server_id,
             display_name=name,
@@ -241,8 +265,12 @@ class ServerManager:
             placement_order=spec.placement_order,
             create_time=now,
             update_time=now,
+            comet_version=tested.version if tested is not None and known else "",
+            comet_version_time=now if known else None,
+            draining=spec.draining,
         )
         await rows.insert_server(conn, record)
+        name_server(record.id, record.display_name)
         return record
 
     async def get_server(self, conn: AsyncConnection, server_id: str, *, for_update: bool = False) -> Server:
@@ -251,6 +279,7 @@ class ServerManager:
         record = await rows.get_server(conn, server_id, for_update=for_update)
         if record is None:
             raise not_found("server", server_id)
+        name_server(record.id, record.display_name)
         return record
 
     async def list_servers(
@@ -260,16 +289,16 @@ class ServerManager:
         found = await rows.list_servers(conn, group_id=group_id or None, offset=page.offset, limit=page.fetch)
         return found[: page.size], page.next_token(len(found))
 
-    async def update_server(
-        self, conn: AsyncConnection, server_id: str, spec: ServerSpec, mask: Sequence[str]
-    ) -> tuple[Server, bool]:
-        """The updated server, and whether its Comet connection settings changed."""
+    async def _merge(
+        self, conn: AsyncConnection, server_id: str, spec: ServerSpec, mask: Sequence[str], *, lock: bool
+    ) -> tuple[Server, Server, bool]:
+        """(stored, updated as the mask asks, whether the Comet target changed), nothing written."""
         leaves = expand_mask(
             mask, groups=_SERVER_GROUPS, leaves=_SERVER_LEAVES, output_only=_SERVER_OUTPUT_ONLY
         )
         if not server_id:
             raise _id_required("server.id")
-        current = await self.get_server(conn, server_id, for_update=True)
+        current = await self.get_server(conn, server_id, for_update=lock)
         merged = _spec_of(current)
         incoming = dataclasses.replace(spec, connection=spec.connection or ConnectionSpec())
         assert merged.connection is not None
@@ -305,31 +334,50 @@ class ServerManager:
             max_accounts=merged.max_accounts,
             max_connections=merged.max_connections,
             placement_order=merged.placement_order,
+            draining=merged.draining,
             update_time=utcnow(),
         )
-        await rows.update_server(conn, updated)
-        changed = connection.admin_password is not None or any(
-            getattr(current, name) != getattr(updated, name)
-            for name in (
-                "protocol",
-                "host",
-                "port",
-                "admin_username",
-                "tls_insecure_skip_verify",
-                "tls_ca_bundle_pem",
-                "max_connections",
-            )
+        target_changed = connection.admin_password is not None or any(
+            getattr(current, field) != getattr(updated, field) for field in _TARGET_FIELDS
         )
-        return updated, changed
+        return current, updated, target_changed
+
+    async def update_server(
+        self,
+        conn: AsyncConnection,
+        server_id: str,
+        spec: ServerSpec,
+        mask: Sequence[str],
+        *,
+        tested: ConnectionTest | None = None,
+    ) -> tuple[Server, bool]:
+        """The updated server, and whether its Comet connection settings changed (its pool must be
+        replaced). New connection details keep the Comet version `tested` found (verify_update)."""
+        current, updated, target_changed = await self._merge(conn, server_id, spec, mask, lock=True)
+        if target_changed:
+            known = (
+                tested is not None
+                and tested.ok
+                and tested.base_url == base_url(updated.protocol, updated.host, updated.port)
+            )
+            updated = dataclasses.replace(
+                updated,
+                comet_version=tested.version if tested is not None and known else "",
+                comet_version_time=updated.update_time if known else None,
+            )
+        await rows.update_server(conn, updated)
+        name_server(updated.id, updated.display_name)
+        return updated, target_changed or current.max_connections != updated.max_connections
 
     async def delete_server(self, conn: AsyncConnection, server_id: str) -> None:
-        await self.get_server(conn, server_id, for_update=True)
+        server = await self.get_server(conn, server_id, for_update=True)
         live = await account_rows.live_count(conn, server_id=server_id)
         if live:
             raise ServiceError(
                 ErrorKind.FAILED_PRECONDITION,
                 "SERVER_HAS_ACCOUNTS",
-                f"server {server_id!r} still holds {live} account(s); terminate or move them first",
+                f"server {describe(server)} still holds {live} account(s) not terminated;"
+                " terminate or move them first",
                 metadata={"server_id": server_id, "account_count": str(live)},
             )
         await account_rows.detach_terminated(conn, server_id=server_id)
@@ -433,7 +481,7 @@ class ServerManager:
         """The client settings of a stored server (its password decrypted here, kept in memory only)."""
         ca_file = write_ca_bundle(self.ca_dir, server.tls_ca_bundle_pem) if server.tls_ca_bundle_pem else None
         config = CometServerConfig(
-            server_id=server.id,
+            server_id=server.id or "unsaved",
             base_url=base_url(server.protocol, server.host, server.port),
             username=server.admin_username,
             password=self.box.decrypt(server.admin_password_enc, bound_to=server.id),
@@ -476,10 +524,46 @@ class ServerManager:
         connections = cached[1].config.max_connections if cached is not None else DEFAULT_MAX_CONNECTIONS
         return connections * RPCS_PER_CONNECTION
 
-    async def forget_client(self, server_id: str) -> None:
-        """Close a server's pool (after an update of its connection, or its deletion)."""
+    async def forget_client(self, server_id: str, *, keep_health: bool = False) -> None:
+        """Close a server's pool (after an update of its connection, or its deletion), and forget
+        its health unless `keep_health` (the same Comet server with another pool size)."""
         self._client_cache.pop(server_id, None)
+        if not keep_health:
+            self.health.forget(server_id)
         await self.registry.remove(server_id)
+
+    def _unsaved(self, checked: _Connection, display_name: str = "") -> Server:
+        """Connection details not stored yet, as a record a client can be configured from."""
+        assert checked.admin_password is not None
+        now = utcnow()
+        return Server(
+            id="",
+            display_name=display_name,
+            protocol=checked.protocol,
+            host=checked.host,
+            port=checked.port,
+            admin_username=checked.admin_username,
+            admin_password_enc=self.box.encrypt(checked.admin_password, bound_to=""),
+            tls_insecure_skip_verify=checked.tls_insecure_skip_verify,
+            tls_ca_bundle_pem=checked.tls_ca_bundle_pem,
+            server_group_id=None,
+            max_accounts=0,
+            max_connections=1,
+            placement_order=0,
+            create_time=now,
+            update_time=now,
+        )
+
+    async def _test(self, server: Server, timeout_s: float) -> ConnectionTest:
+        timeout_s = max(timeout_s, 0.1)
+        config = self.comet_config(
+            server,
+            max_connections=1,
+            max_retries=0,
+            connect_timeout_s=min(5.0, timeout_s),
+            request_timeout_s=timeout_s,
+        )
+        return await run_test(config, timeout_s)
 
     async def test_connection(
         self,
@@ -489,34 +573,15 @@ class ServerManager:
         timeout_s: float = DEFAULT_TEST_TIMEOUT_S,
     ) -> ConnectionTest:
         """One `meta/version` call, no retries, on a fresh connection: a verdict, never an exception
-        for what the server did (unknown server ids and invalid details are errors, though).
+        for what the server did (unknown server ids and invalid details are errors, though). A
+        saved server's result also updates its health and its stored Comet version.
         """
         if connection is not None:
             violations = Violations()
             checked = _check_connection(connection, violations, "connection", password_required=True)
             violations.raise_if_any()
-            assert checked.admin_password is not None
-            server = Server(
-                id="unsaved",
-                display_name="",
-                protocol=checked.protocol,
-                host=checked.host,
-                port=checked.port,
-                admin_username=checked.admin_username,
-                admin_password_enc=self.box.encrypt(checked.admin_password, bound_to="unsaved"),
-                tls_insecure_skip_verify=checked.tls_insecure_skip_verify,
-                tls_ca_bundle_pem=checked.tls_ca_bundle_pem,
-                server_group_id=None,
-                max_accounts=0,
-                max_connections=1,
-                placement_order=0,
-                create_time=utcnow(),
-                update_time=utcnow(),
-            )
-        elif server_id:
-            async with self.db.read() as conn:
-                server = await self.get_server(conn, server_id)
-        else:
+            return await self._test(self._unsaved(checked), timeout_s)
+        if not server_id:
             raise ServiceError(
                 ErrorKind.INVALID_ARGUMENT,
                 "INVALID_REQUEST",
@@ -524,43 +589,105 @@ class ServerManager:
                 violations=[],
                 metadata={"fields": "server_id,connection"},
             )
-        timeout_s = max(timeout_s, 0.1)
-        config = self.comet_config(
-            server,
-            max_connections=1,
-            max_retries=0,
-            connect_timeout_s=min(5.0, timeout_s),
-            request_timeout_s=timeout_s,
+        async with self.db.read() as conn:
+            server = await self.get_server(conn, server_id)
+        result = await self._test(server, timeout_s)
+        if result.ok:
+            self.health.succeeded(server.id)
+            async with self.db.transaction() as conn:
+                await rows.record_version(conn, server.id, result.version, utcnow())
+        elif result.transient:
+            self.health.failed(server.id)
+        return result
+
+    async def verify_new(self, spec: ServerSpec, *, allow_offline: bool, timeout_s: float) -> ConnectionTest:
+        """Checks a server to register (INVALID_ARGUMENT, ALREADY_EXISTS) and tests its connection;
+        a failed test is FAILED_PRECONDITION unless `allow_offline`. Writes nothing."""
+        async with self.db.read() as conn:
+            name, checked = await self._check_server(conn, spec, password_required=True)
+        draft = dataclasses.replace(
+            self._unsaved(checked, name), server_group_id=spec.server_group_id or None
         )
-        started = time.perf_counter()
+        result = await self._test(draft, timeout_s)
+        if not result.ok and not allow_offline:
+            raise refused(repr(name), result, {"display_name": name})
+        if result.ok:
+            await self._check_products(draft, timeout_s=timeout_s)
+        return result
+
+    async def verify_update(
+        self, server_id: str, spec: ServerSpec, mask: Sequence[str], *, allow_offline: bool, timeout_s: float
+    ) -> ConnectionTest | None:
+        """Tests the connection details an update would save, if it changes them (None otherwise);
+        a failed test is FAILED_PRECONDITION unless `allow_offline`. Writes nothing."""
+        async with self.db.read() as conn:
+            current, updated, target_changed = await self._merge(conn, server_id, spec, mask, lock=False)
+        joins = updated.server_group_id is not None and updated.server_group_id != current.server_group_id
+        if not target_changed:
+            if joins:
+                await self._check_products(updated, timeout_s=timeout_s, allow_offline=allow_offline)
+            return None
+        result = await self._test(updated, timeout_s)
+        if not result.ok and not allow_offline:
+            raise refused(
+                describe(updated), result, {"server_id": server_id, "display_name": updated.display_name}
+            )
+        if result.ok and updated.server_group_id is not None:
+            await self._check_products(updated, timeout_s=timeout_s)  # another Comet server, maybe
+        return result
+
+    async def _check_products(self, server: Server, *, timeout_s: float, allow_offline: bool = False) -> None:
+        """A server joining a group (or reached anew) must offer what the group's products use;
+        one that cannot be asked joins only with `allow_offline`."""
+        async with self.db.read() as conn:
+            every = await product_rows.list_products(conn, offset=0, limit=_PRODUCTS_MAX)
+        products = [p for p in every if p.server_group_id == server.server_group_id]
+        if not products:
+            return
+        config = self.comet_config(server, max_connections=1, request_timeout_s=max(timeout_s, 0.1))
         try:
             async with CometClient(config) as client:
-                meta = await client.meta_version(timeout_s=timeout_s)
+                problems = await problems_on(client, server, products, timeout_s=timeout_s)
         except CometError as error:
-            return ConnectionTest(
-                ok=False,
-                failure=connection_failure(error),
-                message=error.message,
-                round_trip_s=time.perf_counter() - started,
-            )
-        elapsed = time.perf_counter() - started
-        roles = tuple(
-            role
-            for role, key in (
-                ("storage", "StorageRole"),
-                ("authentication", "AuthenticationRole"),
-                ("overseer", "OverseerRole"),
-            )
-            if meta.raw.get(key) is True
-        )
-        codename = meta.raw.get("VersionCodename")
-        return ConnectionTest(
-            ok=True,
-            version=meta.version,
-            codename=codename if isinstance(codename, str) else "",
-            roles=roles,
-            round_trip_s=elapsed,
-        )
+            if allow_offline:
+                return
+            raise unreachable(server, error) from error
+        if problems:
+            raise unsupported(problems, field_of=dict.fromkeys(CHECKED_SETTINGS, "server.server_group_id"))
+
+    async def saved(self, server_id: str, tested: ConnectionTest | None, *, pool_changed: bool) -> None:
+        """After a create or update committed: a new pool for new details, and the health the
+        test found (a server registered offline on purpose is down until a probe finds it)."""
+        if pool_changed:
+            await self.forget_client(server_id, keep_health=tested is None)
+        if tested is None:
+            return
+        if tested.ok:
+            self.health.succeeded(server_id)
+        elif tested.transient:
+            self.health.mark_down(server_id)
+
+    # -- health -----------------------------------------------------------------------------------
+
+    def server_down(self, server_id: str) -> bool:
+        """Known unreachable: placement tries it only when no other server can take an account."""
+        return self.health.is_down(server_id)
+
+    async def _probe(self, server_id: str) -> None:
+        """The breaker's half-open probe of a server believed down."""
+        client = await self.client(server_id)
+        try:
+            await client.meta_version(timeout_s=PROBE_TIMEOUT_S)
+        except CometError as error:
+            if error.retryable:
+                self.health.failed(server_id)
+            else:
+                self.health.succeeded(server_id)  # it answered, if only to refuse
+        else:
+            self.health.succeeded(server_id)
+
+    async def aclose(self) -> None:
+        await self.health.aclose()
 
     async def list_policy_groups(
         self, server_id: str, *, timeout_s: float | None = None

@@ -26,6 +26,7 @@ from .account_records import (
     Status,
     StepState,
 )
+from .accounts import load_column
 from .database import InlineConnection
 from .prepared import PreparedSelect, PreparedWrite
 from .schema import accounts, server_groups, servers
@@ -294,28 +295,21 @@ async def erase_expired_passwords(conn: AsyncConnection, now: dt.datetime) -> in
     return int(result.rowcount or 0)
 
 
-_LIVE = (
-    select(func.count())
-    .select_from(accounts)
-    .where(accounts.c.server_id == servers.c.id, accounts.c.status != Status.TERMINATED.value)
-    .scalar_subquery()
-)
+_SERVER_FIELDS = (servers.c.id, servers.c.max_accounts, servers.c.placement_order, servers.c.draining)
 _SERVER_COUNTS = PreparedSelect(
-    select(servers.c.id, servers.c.max_accounts, servers.c.placement_order, _LIVE.label("live")).where(
+    select(*_SERVER_FIELDS, load_column(servers.c.id).label("live")).where(
         servers.c.server_group_id == bindparam("group_id")
     )
 )
 
 
 _GROUP_SERVERS = PreparedSelect(
-    select(servers.c.id, servers.c.max_accounts, servers.c.placement_order).where(
-        servers.c.server_group_id == bindparam("group_id")
-    )
+    select(*_SERVER_FIELDS).where(servers.c.server_group_id == bindparam("group_id"))
 )
 
 
 async def live_server_counts(conn: AsyncConnection, group_id: str) -> list[tuple[Mapping[Any, Any], int]]:
-    """(server row, live accounts on it) for every server of a group: the placement input.
+    """(server row, accounts taking a place on it) for every server of a group: the placement input.
 
     Counting scans the group's accounts, so it is skipped when no choice depends on it: one
     server without a maximum (the count is then reported as 0).

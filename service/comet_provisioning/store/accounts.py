@@ -7,21 +7,50 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import ColumnElement, ScalarSelect, func, select, update
+from sqlalchemy import ColumnElement, ScalarSelect, and_, func, not_, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from .schema import accounts, servers
 from .types import utcnow
 
-__all__ = ["LIVE", "detach_terminated", "live_count", "live_count_column", "live_count_in_group"]
+__all__ = [
+    "LIVE",
+    "TAKES_PLACE",
+    "detach_terminated",
+    "live_count",
+    "live_count_column",
+    "live_count_in_group",
+    "load_column",
+]
 
 TERMINATED = "TERMINATED"
 LIVE = accounts.c.status != TERMINATED
+# What a server's load is made of (placement, account_count): live accounts, except orders that
+# failed before their Comet user could exist (add-user never sent, or no user on Comet).
+TAKES_PLACE = and_(
+    LIVE,
+    not_(
+        and_(
+            accounts.c.status == "FAILED",
+            or_(accounts.c.add_user_state == "", accounts.c.limits_state == "NO_USER"),
+        )
+    ),
+)
 
 
 def live_count_column(fk: ColumnElement[Any], outer_id: ColumnElement[Any]) -> ScalarSelect[int]:
-    """A correlated subquery: live accounts whose `fk` (e.g. accounts.server_id) is `outer_id`."""
+    """A correlated subquery: live accounts whose `fk` (e.g. accounts.product_id) is `outer_id`."""
     return select(func.count()).select_from(accounts).where(fk == outer_id, LIVE).scalar_subquery()
+
+
+def load_column(server_id: ColumnElement[Any]) -> ScalarSelect[int]:
+    """A correlated subquery: the accounts taking a place on the server `server_id`."""
+    return (
+        select(func.count())
+        .select_from(accounts)
+        .where(accounts.c.server_id == server_id, TAKES_PLACE)
+        .scalar_subquery()
+    )
 
 
 async def live_count(

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from sqlalchemy import Row, delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from .accounts import live_count_column
+from .accounts import load_column
 from .records import ServerGroupRecord, ServerRecord
-from .schema import accounts, products, server_groups, servers
+from .schema import products, server_groups, servers
 
 __all__ = [
     "delete_group",
@@ -22,6 +23,7 @@ __all__ = [
     "list_groups",
     "list_servers",
     "products_using_group",
+    "record_version",
     "server_name_taken",
     "ungroup_servers",
     "update_group",
@@ -48,9 +50,7 @@ def _server(row: Row[Any]) -> ServerRecord:
 
 
 def _server_query() -> Any:
-    return select(
-        *_SERVER_COLUMNS, live_count_column(accounts.c.server_id, servers.c.id).label("account_count")
-    )
+    return select(*_SERVER_COLUMNS, load_column(servers.c.id).label("account_count"))
 
 
 async def insert_server(conn: AsyncConnection, record: ServerRecord) -> None:
@@ -87,6 +87,15 @@ async def list_servers(
         query = query.where(servers.c.server_group_id == group_id)
     query = query.order_by(*_SERVER_ORDER).offset(offset).limit(limit)
     return [_server(row) for row in await conn.execute(query)]
+
+
+async def record_version(conn: AsyncConnection, server_id: str, version: str, when: dt.datetime) -> None:
+    """What the server said it runs (meta/version), without touching anything else of the row."""
+    await conn.execute(
+        update(servers)
+        .where(servers.c.id == server_id)
+        .values(comet_version=version, comet_version_time=when)
+    )
 
 
 async def server_name_taken(conn: AsyncConnection, name: str, *, exclude_id: str | None = None) -> bool:

@@ -8,10 +8,13 @@ from comet_provisioning.comet import CometClient
 
 
 class CometClients(Protocol):
-    """The pooled Comet client of a registered server (NOT_FOUND if the server is gone)."""
+    """The pooled Comet client of a registered server (NOT_FOUND if the server is gone), and
+    whether the server is known to be unreachable (placement tries it last)."""
 
     async def client(self, server_id: str) -> CometClient: ...
 
     def cached(self, server_id: str) -> CometClient | None:
         """The server's client if this process holds one already (no I/O), else None."""
         ...
+
+    def server_down(self, server_id: str) -> bool: ...

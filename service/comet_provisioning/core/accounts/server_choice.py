@@ -24,7 +24,7 @@ from . import usernames
 from .guard import KeyedLocks
 from .journal import Journal
 from .ownership import max_call_ms
-from .placement import Candidate, rank
+from .placement import Candidate, rank, why_none
 from .ports import CometClients
 
 MAX_NAME_ATTEMPTS = 20
@@ -84,31 +84,29 @@ class ServerChoice:
                         async with self._db.transaction() as conn:
                             group = await self.group(product, conn)
                             counted = await rows.live_server_counts(conn, product.server_group_id)
+                            everyone = [
+                                Candidate(
+                                    server_id=row["id"],
+                                    # The account's own reservation is not a reason to move it.
+                                    account_count=live - (1 if row["id"] == account.server_id else 0),
+                                    max_accounts=row["max_accounts"],
+                                    placement_order=row["placement_order"],
+                                    draining=bool(row["draining"]),
+                                    down=self._clients.server_down(row["id"]),
+                                )
+                                for row, live in counted
+                            ]
                             candidates = rank(
-                                [
-                                    Candidate(
-                                        server_id=row["id"],
-                                        # The account's own reservation is not a reason to move it.
-                                        account_count=live - (1 if row["id"] == account.server_id else 0),
-                                        max_accounts=row["max_accounts"],
-                                        placement_order=row["placement_order"],
-                                    )
-                                    for row, live in counted
-                                    if row["id"] not in excluded
-                                ],
-                                group.rule,
+                                [c for c in everyone if c.server_id not in excluded], group.rule
                             )
                             if not candidates:
-                                raise ServiceError(
-                                    ErrorKind.RESOURCE_EXHAUSTED,
-                                    "SERVER_GROUP_FULL",
-                                    "no server of the product's group can take another account",
-                                    metadata={
-                                        "server_group_id": product.server_group_id,
-                                        "account_id": account.id,
-                                    },
+                                raise _group_full(
+                                    product, account, everyone, excluded, recorded=write is None
                                 )
-                            keep = next((c for c in candidates if c.server_id == account.server_id), None)
+                            keep = next(
+                                (c for c in candidates if c.server_id == account.server_id and not c.down),
+                                None,
+                            )
                             server_id = (keep or candidates[0]).server_id
                             placed = _attempted_on(account, server_id, name, self._clients.cached(server_id))
                             outcome.note = f"server {placed.server_id}, username {placed.username}"
@@ -140,3 +138,20 @@ class ServerChoice:
         if row is None:
             return Group("LEAST_ACCOUNTS", False)
         return Group(row["placement_rule"], bool(row["failover"]))
+
+
+def _group_full(
+    product: Product, account: Account, everyone: list[Candidate], tried: set[str], *, recorded: bool
+) -> ServiceError:
+    """RESOURCE_EXHAUSTED naming the group and why; the account only if it is stored (a new order
+    that found no server is not recorded, so there is nothing to look up)."""
+    metadata = {"server_group_id": product.server_group_id}
+    if recorded:
+        metadata["account_id"] = account.id
+    return ServiceError(
+        ErrorKind.RESOURCE_EXHAUSTED,
+        "SERVER_GROUP_FULL",
+        f"no server of the product's group {product.server_group_id} can take another account"
+        f" ({why_none(everyone, tried)})",
+        metadata=metadata,
+    )
