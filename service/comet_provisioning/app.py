@@ -106,7 +106,10 @@ async def open_resources(
         raise ConfigError(f"server health settings: {exc}") from exc
     db = open_database(settings.effective_database_url)
     # Every Comet call also feeds its server's circuit breaker.
-    registry = CometClientRegistry(observer=ObserverFanOut([observer, health]))
+    registry = CometClientRegistry(
+        observer=ObserverFanOut([observer, health]),
+        on_server_info=lambda server_id, info: servers.remember_version(server_id, info),
+    )
     servers = ServerManager(db, box, registry, ca_dir=Path(settings.data_dir) / "ca", health=health)
     try:
         await prepare_database(db, settings)

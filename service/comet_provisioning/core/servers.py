@@ -7,7 +7,9 @@ the same transaction; reads that talk to Comet open their own short read transac
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
+import logging
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
@@ -20,6 +22,7 @@ from comet_provisioning.comet.client import CometClient
 from comet_provisioning.comet.config import CometServerConfig
 from comet_provisioning.comet.errors import CometError
 from comet_provisioning.comet.registry import CometClientRegistry
+from comet_provisioning.comet.server_info import ServerInfo
 from comet_provisioning.store import Database, SecretBox, utcnow
 from comet_provisioning.store import accounts as account_rows
 from comet_provisioning.store import products as product_rows
@@ -42,6 +45,8 @@ from .models import ConnectionSpec, Server, ServerGroup, ServerGroupSpec, Server
 from .pagination import decode_page
 from .product_checks import CHECKED_SETTINGS, problems_on, unreachable, unsupported
 from .server_health import HealthBoard
+
+log = logging.getLogger("comet_provisioning.servers")
 
 __all__ = ["ConnectionTest", "ServerManager", "describe", "new_id"]
 
@@ -197,6 +202,8 @@ class ServerManager:
         self.ca_dir = ca_dir
         self.request_timeout_s = request_timeout_s
         self._client_cache: dict[str, tuple[float, CometClient]] = {}
+        self._versions_seen: dict[str, str] = {}
+        self._background: set[asyncio.Task[None]] = set()
         # Fed by the registry's clients when it is also their observer (see app.py).
         self.health = health or HealthBoard()
         self.health.set_probe(self._probe)
@@ -508,6 +515,28 @@ class ServerManager:
         client = await self.registry.get(self.comet_config(server))
         self._client_cache[server_id] = (now + CLIENT_CACHE_S, client)
         return client
+
+    def remember_version(self, server_id: str, info: ServerInfo) -> None:
+        """Hears every release a client learns of its server (at its first call, when its TTL runs
+        out, after a reply that did not fit the known release): stores it when it changed, so
+        GetServer shows an upgrade without anyone testing the connection."""
+        text = info.version.text or str(info.version)
+        if self._versions_seen.get(server_id) == text:
+            return
+        self._versions_seen[server_id] = text
+        task = asyncio.get_running_loop().create_task(self._store_version(server_id, text))
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def _store_version(self, server_id: str, version: str) -> None:
+        try:
+            async with self.db.transaction() as conn:
+                await rows.record_version(conn, server_id, version, utcnow())
+        except Exception:
+            self._versions_seen.pop(server_id, None)  # try again when it is next learned
+            log.warning(
+                "could not store a server's Comet version", extra={"server_id": server_id}, exc_info=True
+            )
 
     def cached(self, server_id: str) -> CometClient | None:
         """The server's client if this process holds a current one (no I/O), else None."""
