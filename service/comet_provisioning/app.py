@@ -237,7 +237,11 @@ async def running_service(settings: Settings, *, demo: bool = False) -> AsyncIte
             )
         )
         background.append(
-            metrics.watch_accounts(resources.accounts.count_by_status, settings.metrics_refresh_s)
+            metrics.watch_accounts(
+                resources.accounts.count_by_status,
+                settings.metrics_refresh_s,
+                count_by_limits=resources.accounts.count_by_limits,
+            )
         )
         try:
             yield grpc_server

@@ -146,6 +146,16 @@ class ServiceMetrics:
             registry=self.registry,
         )
         self._accounts_seen: set[str] = set()
+        self.account_limits = Gauge(
+            "account_limits",
+            "Live accounts by whether the product's limits are in force on their Comet user: APPLIED,"
+            " PENDING (provisioning running or retrying; alert when it lasts), SUSPENDED (the limits"
+            " could not be applied, so the user is suspended), NO_USER (no Comet user).",
+            ["state"],
+            namespace=NAMESPACE,
+            registry=self.registry,
+        )
+        self._limits_seen: set[str] = set()
         self._usage_syncs: dict[str, float] = {}
         self._usage_lock = threading.Lock()
         self._limiters: list[ServerCallLimiter] = []
@@ -182,22 +192,29 @@ class ServiceMetrics:
 
     # -- accounts by status ------------------------------------------------------------------------
 
-    async def refresh_accounts(self, count_by_status: CountByStatus) -> None:
-        """Sets the accounts gauge from one store query; statuses that disappeared drop to 0."""
-        counts = dict(await count_by_status())
-        for status in self._accounts_seen - counts.keys():
-            self.accounts.labels(status).set(0)
-        for status, count in counts.items():
-            self.accounts.labels(status).set(count)
-        self._accounts_seen |= counts.keys()
+    async def refresh_accounts(
+        self, count_by_status: CountByStatus, count_by_limits: CountByStatus | None = None
+    ) -> None:
+        """Sets the account gauges from the store; labels that disappeared drop to 0."""
+        self._accounts_seen = _set_counts(self.accounts, dict(await count_by_status()), self._accounts_seen)
+        if count_by_limits is not None:
+            self._limits_seen = _set_counts(
+                self.account_limits, dict(await count_by_limits()), self._limits_seen
+            )
 
-    def watch_accounts(self, count_by_status: CountByStatus, interval_s: float = 30.0) -> asyncio.Task[None]:
-        """Refreshes the accounts gauge now and every `interval_s` until the task is cancelled."""
+    def watch_accounts(
+        self,
+        count_by_status: CountByStatus,
+        interval_s: float = 30.0,
+        *,
+        count_by_limits: CountByStatus | None = None,
+    ) -> asyncio.Task[None]:
+        """Refreshes the account gauges now and every `interval_s` until the task is cancelled."""
 
         async def loop() -> None:
             while True:
                 try:
-                    await self.refresh_accounts(count_by_status)
+                    await self.refresh_accounts(count_by_status, count_by_limits)
                 except Exception:
                     log.exception("refreshing the accounts gauge failed")
                 await asyncio.sleep(interval_s)
@@ -266,3 +283,11 @@ class MetricsServer:
             if self._thread is not None:
                 self._thread.join(5)
             self._server = None
+
+
+def _set_counts(gauge: Gauge, counts: dict[str, int], seen: set[str]) -> set[str]:
+    for label in seen - counts.keys():
+        gauge.labels(label).set(0)
+    for label, count in counts.items():
+        gauge.labels(label).set(count)
+    return seen | counts.keys()

@@ -215,6 +215,24 @@ async def test_accounts_gauge_is_refreshed_from_a_count_callback() -> None:
     assert _local(metrics, "comet_provisioning_accounts", status="TERMINATED") == 1
 
 
+async def test_limits_gauge_counts_accounts_by_whether_their_limits_are_in_force() -> None:
+    metrics = ServiceMetrics()
+    limits = {"APPLIED": 5, "PENDING": 1, "SUSPENDED": 1}
+
+    async def count_by_status() -> dict[str, int]:
+        return {"ACTIVE": 5, "FAILED": 2}
+
+    async def count_by_limits() -> dict[str, int]:
+        return dict(limits)
+
+    await metrics.refresh_accounts(count_by_status, count_by_limits)
+    assert _local(metrics, "comet_provisioning_account_limits", state="SUSPENDED") == 1
+    del limits["PENDING"]
+    await metrics.refresh_accounts(count_by_status, count_by_limits)
+    assert _local(metrics, "comet_provisioning_account_limits", state="PENDING") == 0
+    assert _local(metrics, "comet_provisioning_account_limits", state="APPLIED") == 5
+
+
 async def test_a_failing_count_callback_does_not_stop_the_refresher() -> None:
     metrics = ServiceMetrics()
     attempts = 0

@@ -497,6 +497,17 @@ async def count_by_status(conn: AsyncConnection) -> dict[str, int]:
     return {str(status): int(count) for status, count in await conn.execute(query)}
 
 
+async def count_by_limits(conn: AsyncConnection) -> dict[str, int]:
+    """Live accounts per limits state (the metrics gauge); accounts from before the state existed
+    are left out."""
+    query = (
+        select(accounts.c.limits_state, func.count())
+        .where(accounts.c.status != Status.TERMINATED.value, accounts.c.limits_state != "")
+        .group_by(accounts.c.limits_state)
+    )
+    return {str(state): int(count) for state, count in await conn.execute(query)}
+
+
 async def delete_unstarted(conn: AsyncConnection, account_id: str, owner: str) -> bool:
     """Removes an order this process placed but never sent to Comet (its lease still held)."""
     result = await conn.execute(

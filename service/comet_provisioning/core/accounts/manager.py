@@ -179,6 +179,10 @@ class AccountManager:
         async with self._db.read_one() as conn:
             return await rows.count_by_status(conn)
 
+    async def count_by_limits(self) -> dict[str, int]:
+        async with self._db.read_one() as conn:
+            return await rows.count_by_limits(conn)
+
     def fingerprint(self, method: str, request_bytes: bytes) -> str:
         return self._box.fingerprint(method.encode() + b"\x00" + request_bytes)
 
