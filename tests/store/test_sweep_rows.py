@@ -101,5 +101,7 @@ async def test_generated_passwords_past_their_retention_are_erased(db: Database)
     async with db.read() as conn:
         expired = await rows.get_account(conn, "expired")
         kept = await rows.get_account(conn, "kept")
-    assert expired is not None and expired.pending_password_enc is None
-    assert kept is not None and kept.pending_password_enc == sealed
+    assert expired is not None
+    assert expired.pending_password_enc is None
+    assert kept is not None
+    assert kept.pending_password_enc == sealed

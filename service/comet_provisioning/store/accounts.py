@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import ColumnElement, ScalarSelect, and_, func, not_, or_, select, update
+from sqlalchemy import ColumnElement, ScalarSelect, and_, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from .schema import accounts, servers
@@ -25,17 +25,10 @@ __all__ = [
 
 TERMINATED = "TERMINATED"
 LIVE = accounts.c.status != TERMINATED
-# What a server's load is made of (placement, account_count): live accounts, except orders that
-# failed before their Comet user could exist (add-user never sent, or no user on Comet).
-TAKES_PLACE = and_(
-    LIVE,
-    not_(
-        and_(
-            accounts.c.status == "FAILED",
-            or_(accounts.c.add_user_state == "", accounts.c.limits_state == "NO_USER"),
-        )
-    ),
-)
+# What a server's load is made of (placement, account_count): live accounts whose Comet user exists
+# or may (add-user sent or about to be). An order whose add-user provably never went out (it failed
+# or is waiting to retry before that) holds its reserved name but takes no place.
+TAKES_PLACE = and_(LIVE, accounts.c.add_user_state != "")
 
 
 def live_count_column(fk: ColumnElement[Any], outer_id: ColumnElement[Any]) -> ScalarSelect[int]:

@@ -5,9 +5,11 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
-from comet_provisioning.comet import CometError
+from comet_provisioning.comet import CometClient, CometError
 from comet_provisioning.core.comet_errors import to_service_error
 from comet_provisioning.store.account_records import Account
+
+from .ports import CometClients
 
 T = TypeVar("T")
 
@@ -23,3 +25,11 @@ async def comet_call(account: Account, call: Callable[[], Awaitable[T]]) -> T:
         if account.username:
             service_error.metadata.setdefault("username", account.username)
         raise service_error from err
+
+
+async def account_client(clients: CometClients, account: Account) -> CometClient:
+    """The client of the account's server, its release known: learned at the first call, again when
+    older than its TTL or when a reply contradicted it (so an upgrade is noticed and stored)."""
+    client = await clients.client(account.server_id)
+    await comet_call(account, client.ensure_server_info)
+    return client

@@ -55,7 +55,7 @@ from comet_provisioning.store.crypto import SecretBox
 from comet_provisioning.store.database import Database
 from comet_provisioning.store.types import utcnow
 
-from .comet_calls import comet_call
+from .comet_calls import account_client, comet_call
 from .comet_user import no_attempt, owned, settle
 from .desired import desired_profile
 from .guard import AccountGuard
@@ -532,7 +532,7 @@ class AccountManager:
 
     async def _set_suspended(self, account: Account, suspended: bool, journal: Journal) -> None:
         """Makes Comet's IsSuspended say `suspended`: read with the hash, written only if it differs."""
-        client = await self._clients.client(account.server_id)
+        client = await account_client(self._clients, account)
         changed = False
 
         def mutate(profile: dict[str, Any]) -> bool:
@@ -553,13 +553,13 @@ class AccountManager:
         if account.status is Status.TERMINATED:
             return await self.view(account)
         if account.comet_user_may_exist and account.username and account.server_id:
-            client = await self._clients.client(account.server_id)
+            client = await account_client(self._clients, account)
             if account.add_user is StepState.ATTEMPTED:
                 # add-user's outcome was never settled: delete only a user provably this account's.
                 verdict = await comet_call(account, lambda: settle(client, account, journal))
                 account = owned(account) if verdict is Ownership.OURS else no_attempt(account)
         if account.owns_comet_user and account.username and account.server_id:
-            client = await self._clients.client(account.server_id)
+            client = await account_client(self._clients, account)
             with journal.step("delete_user", "delete-user") as outcome:
                 try:
                     await comet_call(
@@ -595,7 +595,7 @@ class AccountManager:
         _check_password("new_password", new_password, required=True)
         account = await self._comet_account(account_id, "change_password", (Status.ACTIVE, Status.SUSPENDED))
         journal = Journal(account.id, "change_password", request_id)
-        client = await self._clients.client(account.server_id)
+        client = await account_client(self._clients, account)
         with journal.step("reset_password", "reset-user-password"):
             await comet_call(account, lambda: client.reset_user_password(account.username, new_password))
         return await self.view(await self._save(account, journal))

@@ -45,7 +45,7 @@ from comet_provisioning.store.crypto import SecretBox
 from comet_provisioning.store.database import Database
 from comet_provisioning.store.types import utcnow
 
-from .comet_calls import comet_call
+from .comet_calls import account_client, comet_call
 from .comet_user import CometUsers, Run, no_attempt, owned, settle
 from .desired import desired_profile
 from .journal import Journal
@@ -167,7 +167,7 @@ class Provisioner:
         try:
             account = self._with_password(account)
             account = await self._users.ensure(account, product, journal, run)
-            client = await self._clients.client(account.server_id)
+            client = await account_client(self._clients, account)
             step = "request_vault"
             account = await self._request_vault(account, product, client, journal, run)
             step = "apply_quotas"
@@ -261,7 +261,7 @@ class Provisioner:
         if not account.comet_user_may_exist:
             return dataclasses.replace(account, limits_state=LimitsState.NO_COMET_USER)
         try:
-            client = await self._clients.client(account.server_id)
+            client = await account_client(self._clients, account)
             if account.add_user is StepState.ATTEMPTED:
                 verdict = await settle(client, account, journal)
                 if verdict is not Ownership.OURS:
@@ -343,5 +343,5 @@ class Provisioner:
 
     async def apply_quotas(self, account: Account, product: Product, journal: Journal) -> None:
         """Re-applies quotas and policy (change package, drift repair)."""
-        client = await self._clients.client(account.server_id)
+        client = await account_client(self._clients, account)
         await self._apply_limits(account, product, client, journal)
