@@ -99,8 +99,18 @@ class TextFormatter(logging.Formatter):
         return line
 
 
+_configured = False
+
+
+def is_configured() -> bool:
+    """Whether `configure` ran in this process (a fatal error then goes out as a log line)."""
+    return _configured
+
+
 def configure(level: str = "INFO", fmt: str = "auto") -> None:
     """Sets up the root logger. `fmt` is json, text, or auto (text on a terminal, else JSON)."""
+    global _configured
+    _configured = True
     if fmt == "auto":
         fmt = "text" if sys.stderr.isatty() else "json"
     handler = logging.StreamHandler(sys.stderr)

@@ -38,6 +38,7 @@ from .errors import ErrorKind, ServiceError, Violations, not_found
 from .masks import apply_mask, expand_mask
 from .models import ConnectionSpec, Server, ServerGroup, ServerGroupSpec, ServerSpec, TlsSpec
 from .pagination import decode_page
+from .secrets import open_server_password
 
 __all__ = ["ConnectionTest", "ServerManager", "new_id"]
 
@@ -436,7 +437,9 @@ class ServerManager:
             server_id=server.id,
             base_url=base_url(server.protocol, server.host, server.port),
             username=server.admin_username,
-            password=self.box.decrypt(server.admin_password_enc, bound_to=server.id),
+            password=open_server_password(
+                self.box, server.admin_password_enc, server_id=server.id, display_name=server.display_name
+            ),
             max_connections=server.max_connections or DEFAULT_MAX_CONNECTIONS,
             verify_tls=not server.tls_insecure_skip_verify,
             ca_file=ca_file,

@@ -35,6 +35,7 @@ from comet_provisioning.comet import CometClient, CometError, CometUserExists, C
 from comet_provisioning.core.comet_errors import to_service_error
 from comet_provisioning.core.errors import ErrorKind, ServiceError
 from comet_provisioning.core.models import Product
+from comet_provisioning.core.secrets import open_account_password
 from comet_provisioning.store import account_rows as rows
 from comet_provisioning.store.account_records import Account, Failure, Status, StepState
 from comet_provisioning.store.crypto import SecretBox
@@ -101,7 +102,7 @@ class Provisioner:
 
     def _open_password(self, account: Account) -> str:
         assert account.pending_password_enc is not None
-        return self._box.decrypt(account.pending_password_enc, bound_to=f"account:{account.id}")
+        return open_account_password(self._box, account.pending_password_enc, account_id=account.id)
 
     def _with_password(self, account: Account) -> Account:
         """The password add-user will use: the customer's (sealed at order time) or a generated one,
