@@ -132,7 +132,9 @@ def test_demo_is_open_on_loopback_only() -> None:
     assert exposure.plaintext
     assert not exposure.auth_enabled
     for listen in ("0.0.0.0:50051", "[::]:50051", "10.1.2.3:50051"):
-        with pytest.raises(ConfigError, match=r"--demo listens on loopback addresses only.*--listen 127\.0\.0\.1"):
+        with pytest.raises(
+            ConfigError, match=r"--demo listens on loopback addresses only.*--listen 127\.0\.0\.1"
+        ):
             plan_exposure(settings(listen=listen, allow_plaintext=True), demo=True)
 
 
