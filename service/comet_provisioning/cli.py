@@ -179,6 +179,7 @@ def _serve(args: argparse.Namespace) -> int:
 
     native_stderr.route()  # gRPC core's own lines become log lines too
     logs.configure(settings.log_level, settings.log_format)
+    logs.capture_stray_output()
     from comet_provisioning.app import serve
 
     try:

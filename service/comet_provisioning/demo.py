@@ -50,7 +50,7 @@ async def demo_environment(
     db: Database, servers: ServerManager, products: ProductManager, data_dir: str
 ) -> AsyncIterator[Demo]:
     password = secrets.token_urlsafe(18)
-    Path(data_dir).mkdir(parents=True, exist_ok=True)  # also when the database lives elsewhere
+    Path(data_dir).mkdir(parents=True, exist_ok=True)  # noqa: ASYNC240 - once, at start-up; also when the database lives elsewhere
     simulator = CometSimulator(
         admin_user=ADMIN_USER,
         admin_password=password,

@@ -3,11 +3,16 @@ TLS handshake failures are the service's own line, at most one per interval."""
 
 from __future__ import annotations
 
+import logging
+import sys
+import threading
 import time
+import warnings
 from pathlib import Path
 
 import grpc
 import pytest
+from comet_provisioning import logs
 from comet_provisioning.native_stderr import HandshakeFailures
 from grpc_health.v1.health_pb2 import HealthCheckRequest
 from grpc_health.v1.health_pb2_grpc import HealthStub
@@ -62,3 +67,26 @@ def test_handshake_failures_are_one_line_per_interval_with_their_count(
         now[0] = 300.0
         failures.flush()  # nothing new, nothing written
         assert len(caplog.records) == 2
+
+
+def test_python_warnings_and_stray_exceptions_become_log_records(
+    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sys, "unraisablehook", sys.unraisablehook)  # restored afterwards
+    monkeypatch.setattr(threading, "excepthook", threading.excepthook)
+    logs.capture_stray_output()
+    try:
+        with caplog.at_level("WARNING"):
+            warnings.warn("an old call", DeprecationWarning, stacklevel=1)
+
+            def fail() -> None:
+                raise RuntimeError("in a thread")
+
+            worker = threading.Thread(target=fail, name="worker-1")
+            worker.start()
+            worker.join()
+    finally:
+        logging.captureWarnings(False)
+    messages = [record.getMessage() for record in caplog.records]
+    assert any("an old call" in message for message in messages)
+    assert "exception in thread worker-1" in messages
