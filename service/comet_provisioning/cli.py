@@ -33,6 +33,14 @@ def _version() -> str:
         return "unknown"
 
 
+# Defaults that an empty value stands for.
+_DERIVED_DEFAULTS = {
+    "database_url": "(SQLite in data_dir)",
+    "demo_data_dir": "(<data_dir>-demo)",
+    "health_ca_file": "(tls_cert_file)",
+}
+
+
 def _environment_help() -> str:
     """Every setting's variable and default, from Settings itself (a new setting shows up here)."""
     defaults = Settings()
@@ -42,7 +50,10 @@ def _environment_help() -> str:
     ]
     for item in fields(Settings):
         value = getattr(defaults, item.name)
-        shown = "(none)" if value in ("", []) else str(value).lower() if isinstance(value, bool) else value
+        if value in ("", []):
+            shown = _DERIVED_DEFAULTS.get(item.name, "(none)")
+        else:
+            shown = str(value).lower() if isinstance(value, bool) else value
         lines.append(f"  {ENV_PREFIX + item.name.upper():<48} {shown}")
     lines.append("lists (tokens, client_certs) take JSON; previous_secret_keys a comma-separated list")
     return "\n".join(lines)
