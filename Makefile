@@ -1,5 +1,5 @@
-# Two commands for a fresh clone (Python 3.11+, git, npm and the package registries):
-#   make demo   set everything up and start the demo server (embedded Comet simulator)
+# Two commands for a fresh clone (Python 3.11+, git and PyPI; `make test` also npm, for buf):
+#   make demo   set up the Python environment and start the demo server (embedded Comet simulator)
 #   make test   set everything up and run every check: ruff, mypy, buf lint/breaking,
 #               generated-code freshness, a verified load run against the demo, pytest
 PYTHON ?= python3
@@ -23,7 +23,8 @@ $(VENV)/.installed: pyproject.toml clients/pyproject.toml
 $(BUF):
 	npm install --prefix .tools --no-save --no-fund --no-audit --loglevel=error @bufbuild/buf@$(BUF_VERSION)
 
-demo: setup
+# Only the Python environment: buf (npm) is for the contract checks, not for running the service.
+demo: $(VENV)/.installed
 	$(VENV)/bin/comet-provisioning serve --demo --listen $(LISTEN)
 
 test: setup check load pytest

@@ -31,19 +31,19 @@ from comet_provisioning.core.products import ProductManager
 from comet_provisioning.core.server_health import HealthBoard, ObserverFanOut
 from comet_provisioning.core.servers import ServerManager
 from comet_provisioning.demo import demo_environment
+from comet_provisioning.exits import ExitCode
 from comet_provisioning.health_metrics import ServerHealthCollector
-from comet_provisioning.metrics import MetricsServer, ServiceMetrics
-from comet_provisioning.store import (
-    Database,
-    SecretBox,
-    SecretKeyError,
-    current_revision,
-    head_revision,
-    idempotency,
-    load_key,
-    open_database,
-    upgrade,
+from comet_provisioning.metrics import ServiceMetrics
+from comet_provisioning.ops_http import OpsListener
+from comet_provisioning.probes import Readiness
+from comet_provisioning.startup import (
+    check_store,
+    listen_failure,
+    open_checked_database,
+    prepare_database,
+    secret_box,
 )
+from comet_provisioning.store import Database, SecretBox, current_revision, head_revision, idempotency
 
 log = logging.getLogger("comet_provisioning")
 
@@ -66,37 +66,14 @@ class Resources:
     importer: AccountImporter
 
 
-def secret_box(settings: Settings, *, demo: bool = False) -> SecretBox:
-    """The key that encrypts admin passwords; refuses (ConfigError) without one, except in demo."""
-    try:
-        return SecretBox(
-            load_key(
-                settings.secret_key, settings.secret_key_file, demo_dir=settings.data_dir if demo else None
-            )
-        )
-    except SecretKeyError as exc:
-        raise ConfigError(str(exc)) from exc
-
-
-async def prepare_database(db: Database, settings: Settings) -> None:
-    """Migrate when configured to; otherwise refuse to run on a schema that is not current."""
-    if settings.migrate_on_start:
-        revision = await upgrade(db)
-        log.info("database schema ready", extra={"revision": revision})
-        return
-    current, head = await current_revision(db), head_revision()
-    if current != head:
-        raise ConfigError(
-            f"the database schema is at {current or 'nothing'}, this version needs {head}: "
-            "run `comet-provisioning migrate` (or set migrate_on_start)"
-        )
-
-
 @contextlib.asynccontextmanager
 async def open_resources(
     settings: Settings, *, demo: bool = False, observer: CallObserver | None = None
 ) -> AsyncIterator[Resources]:
-    """Key, database (migrated), Comet client registry and managers; closed when the block exits."""
+    """Key, database (migrated, checked against the key), Comet client registry and managers; closed
+    when the block exits. The demo runs on its own data directory (Settings.for_demo)."""
+    if demo:
+        settings = settings.for_demo()
     box = secret_box(settings, demo=demo)
     try:
         health = HealthBoard(
@@ -104,8 +81,8 @@ async def open_resources(
         )
     except ValueError as exc:
         raise ConfigError(f"server health settings: {exc}") from exc
-    db = open_database(settings.effective_database_url)
-    # Every Comet call also feeds its server's circuit breaker.
+    db = open_checked_database(settings)
+    # Every Comet call also feeds its server's circuit breaker; a learned release is stored.
     registry = CometClientRegistry(
         observer=ObserverFanOut([observer, health]),
         on_server_info=lambda server_id, info: servers.remember_version(server_id, info),
@@ -113,6 +90,7 @@ async def open_resources(
     servers = ServerManager(db, box, registry, ca_dir=Path(settings.data_dir) / "ca", health=health)
     try:
         await prepare_database(db, settings)
+        await check_store(db, box, demo=demo)  # before anything is sealed under these keys
         await idempotency.prune(db, IDEMPOTENCY_RETENTION)
         products = ProductManager(servers)
         accounts = AccountManager(
@@ -196,28 +174,32 @@ async def running_service(settings: Settings, *, demo: bool = False) -> AsyncIte
                 importer=resources.importer,
             ),
         )
-        grpc_server = await build_server(
-            servicers,
-            settings.listen,
-            max_in_flight=settings.max_concurrent_rpcs,
-            reflection_on=settings.reflection,
-            credentials=exposure.credentials,
-            extra_interceptors=interceptors,
-        )
+        try:
+            grpc_server = await build_server(
+                servicers,
+                settings.listen,
+                max_in_flight=settings.max_concurrent_rpcs,
+                reflection_on=settings.reflection,
+                credentials=exposure.credentials,
+                extra_interceptors=interceptors,
+            )
+        except (RuntimeError, OSError) as exc:  # grpc: "Failed to bind to address"
+            raise listen_failure("listen", settings.listen, exc, ExitCode.LISTEN_UNAVAILABLE) from None
         grpc_server.exposure, grpc_server.metrics = exposure, metrics
-        metrics_server = (
-            MetricsServer(metrics.registry, settings.metrics_listen) if settings.metrics_listen else None
+        readiness = Readiness(
+            asyncio.get_running_loop(), lambda: current_revision(resources.db), head_revision()
         )
-        if metrics_server is not None:
-            grpc_server.metrics_port = metrics_server.start()
-            log.info("metrics", extra={"listen": f"{metrics_server.host}:{metrics_server.port}"})
+        ops_listener = _start_ops_listener(settings, metrics, readiness)
+        if ops_listener is not None:
+            grpc_server.metrics_port = ops_listener.port
         try:
             await grpc_server.server.start()
         except BaseException:
-            if metrics_server is not None:
-                metrics_server.stop()
+            if ops_listener is not None:
+                ops_listener.stop()
             raise
         await grpc_server.set_serving()
+        readiness.serving = True
         sweep = asyncio.create_task(
             resources.accounts.resume_forever(settings.resume_interval_s), name="resume-unfinished"
         )
@@ -246,6 +228,7 @@ async def running_service(settings: Settings, *, demo: bool = False) -> AsyncIte
         try:
             yield grpc_server
         finally:
+            readiness.serving = False
             for task in background:
                 task.cancel()
             # wait for them: a task cut off mid-query must release its connection before the
@@ -254,8 +237,27 @@ async def running_service(settings: Settings, *, demo: bool = False) -> AsyncIte
             finished = await grpc_server.drain_and_stop(settings.shutdown_grace_s)
             if not finished:
                 log.warning("calls still running after the grace period were cancelled")
-            if metrics_server is not None:
-                metrics_server.stop()
+            if ops_listener is not None:
+                ops_listener.stop()
+
+
+def _start_ops_listener(
+    settings: Settings, metrics: ServiceMetrics, readiness: Readiness
+) -> OpsListener | None:
+    """/metrics, /healthz and /readyz on `metrics_listen` (none when it is empty)."""
+    if not settings.metrics_listen:
+        return None
+    try:
+        listener = OpsListener(
+            metrics.registry, settings.metrics_listen, live=readiness.live, ready=readiness.ready
+        )
+        listener.start()
+    except (OSError, ValueError) as exc:
+        raise listen_failure(
+            "metrics_listen", settings.metrics_listen, exc, ExitCode.METRICS_LISTEN_UNAVAILABLE
+        ) from None
+    log.info("metrics and probes", extra={"listen": f"{listener.host}:{listener.port}"})
+    return listener
 
 
 def _announce_demo(address: str, exposure: Exposure) -> None:

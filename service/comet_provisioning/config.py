@@ -17,11 +17,16 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from comet_provisioning.exits import CommandError, ExitCode
+
 ENV_PREFIX = "COMET_PROVISIONING_"
 
 
-class ConfigError(ValueError):
-    """The configuration is invalid; the message names the setting."""
+class ConfigError(CommandError, ValueError):
+    """The configuration is invalid; the message names the setting (exit code 2 unless told)."""
+
+    def __init__(self, message: str, exit_code: ExitCode = ExitCode.CONFIG) -> None:
+        super().__init__(message, exit_code)
 
 
 # Caller roles, weakest first; each includes the ones before it (see api/auth.py for the method map).
@@ -130,11 +135,30 @@ class Settings:
             return uuid.uuid4().hex
         return f"{socket.gethostname()}:{port}"[-64:]
 
+    # -- operations: key rotation, the demo's own data, the health probe --------------------------
+    # Keys that only read: secrets sealed under them still open, new ones are sealed under
+    # secret_key. For a rotation (`comet-provisioning reseal` re-seals everything under secret_key).
+    # A TOML list; in the environment a comma-separated or JSON list.
+    previous_secret_keys: list[str] = field(default_factory=list, repr=False)
+    previous_secret_key_files: list[str] = field(default_factory=list)
+    # `serve --demo` keeps its database, key and simulator state here; empty: "<data_dir>-demo".
+    demo_data_dir: str = ""
+    # `comet-provisioning health` under TLS: the CA that signed tls_cert_file (empty: tls_cert_file
+    # itself, i.e. a self-signed certificate) and, under mTLS, a client certificate the client CA accepts.
+    health_ca_file: str = ""
+    health_cert_file: str = ""
+    health_key_file: str = field(default="", repr=False)
+
     @property
     def effective_database_url(self) -> str:
         if self.database_url:
             return self.database_url
         return f"sqlite+aiosqlite:///{Path(self.data_dir) / 'comet-provisioning.sqlite3'}"
+
+    def for_demo(self) -> Settings:
+        """The settings `serve --demo` runs with: its own data directory, never the service's."""
+        demo_dir = self.demo_data_dir or str(Path(self.data_dir).resolve()) + "-demo"
+        return dataclasses.replace(self, data_dir=demo_dir)
 
 
 def _coerce(name: str, raw: Any, target: Any) -> Any:
@@ -205,7 +229,32 @@ def _client_certs(raw: Any) -> list[ClientCertEntry]:
     return [ClientCertEntry(**entry) for entry in _entries("client_certs", raw, ("name", "role"))]
 
 
-_STRUCTURED = {"tokens": _tokens, "client_certs": _client_certs}
+def _strings(name: str) -> Any:
+    """A list of strings from TOML, or from the environment as JSON or comma-separated text."""
+
+    def parse(raw: Any) -> list[str]:
+        if isinstance(raw, str):
+            text = raw.strip()
+            if text.startswith("["):
+                try:
+                    raw = json.loads(text)
+                except json.JSONDecodeError as exc:
+                    raise ConfigError(f"setting {name!r}: not valid JSON ({exc.msg})") from None
+            else:
+                raw = [part for part in text.split(",") if part.strip()]
+        if not isinstance(raw, list) or not all(isinstance(item, str) for item in raw):
+            raise ConfigError(f"setting {name!r}: expected a list of strings")
+        return [item.strip() for item in raw if item.strip()]
+
+    return parse
+
+
+_STRUCTURED = {
+    "tokens": _tokens,
+    "client_certs": _client_certs,
+    "previous_secret_keys": _strings("previous_secret_keys"),
+    "previous_secret_key_files": _strings("previous_secret_key_files"),
+}
 
 
 def _set(settings: Settings, name: str, raw: Any) -> None:

@@ -1,6 +1,7 @@
 """`serve --demo`: the real service against an embedded Comet Server simulator over real HTTP.
 
-The simulator keeps its state in the data directory, so demo accounts survive a restart. Its
+The simulator keeps its state in the demo's data directory (never the service's: see
+Settings.for_demo), so demo accounts survive a restart. Its
 admin password is new on every start and goes straight into the server record (encrypted), so
 nothing here is a shared default. The demo registers, once, a server group, the simulator as its
 server and a product with the three configurable options of the original module.
@@ -49,6 +50,7 @@ async def demo_environment(
     db: Database, servers: ServerManager, products: ProductManager, data_dir: str
 ) -> AsyncIterator[Demo]:
     password = secrets.token_urlsafe(18)
+    Path(data_dir).mkdir(parents=True, exist_ok=True)  # noqa: ASYNC240 - once, at start-up; also when the database lives elsewhere
     simulator = CometSimulator(
         admin_user=ADMIN_USER,
         admin_password=password,

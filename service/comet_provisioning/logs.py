@@ -10,6 +10,7 @@ import contextvars
 import json
 import logging
 import sys
+import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -99,8 +100,18 @@ class TextFormatter(logging.Formatter):
         return line
 
 
+_configured = False
+
+
+def is_configured() -> bool:
+    """Whether `configure` ran in this process (a fatal error then goes out as a log line)."""
+    return _configured
+
+
 def configure(level: str = "INFO", fmt: str = "auto") -> None:
     """Sets up the root logger. `fmt` is json, text, or auto (text on a terminal, else JSON)."""
+    global _configured
+    _configured = True
     if fmt == "auto":
         fmt = "text" if sys.stderr.isatty() else "json"
     handler = logging.StreamHandler(sys.stderr)
@@ -112,3 +123,25 @@ def configure(level: str = "INFO", fmt: str = "auto") -> None:
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
     # Alembic narrates its plugin set-up at INFO; the migration lines are enough.
     logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
+
+
+def capture_stray_output() -> None:
+    """Python's own writes around logging (warnings, exceptions nobody could raise: in a `__del__`,
+    in a thread) become log lines, so a JSON log stays JSON."""
+    logging.captureWarnings(True)
+    stray = logging.getLogger("comet_provisioning.unhandled")
+
+    def unraisable(hook: sys.UnraisableHookArgs) -> None:
+        exc = hook.exc_value
+        info = (type(exc), exc, hook.exc_traceback) if exc is not None else None
+        stray.error("exception ignored in %r", hook.object, exc_info=info)
+
+    def in_thread(hook: threading.ExceptHookArgs) -> None:
+        if hook.exc_type is SystemExit:
+            return
+        info = (hook.exc_type, hook.exc_value, hook.exc_traceback) if hook.exc_value is not None else None
+        name = hook.thread.name if hook.thread is not None else "?"
+        stray.error("exception in thread %s", name, exc_info=info)
+
+    sys.unraisablehook = unraisable
+    threading.excepthook = in_thread

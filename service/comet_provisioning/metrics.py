@@ -13,7 +13,6 @@ after each usage sync; optionally `metrics.comet.open_connections_source = ...` 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import threading
 import time
@@ -21,14 +20,7 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
-from prometheus_client import (
-    CollectorRegistry,
-    Counter,
-    Gauge,
-    Histogram,
-    disable_created_metrics,
-    start_http_server,
-)
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, disable_created_metrics
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
@@ -37,7 +29,7 @@ from comet_provisioning.core.limits import ServerCallLimiter
 
 log = logging.getLogger("comet_provisioning.metrics")
 
-__all__ = ["CometCallMetrics", "MetricsServer", "ServiceMetrics", "parse_listen"]
+__all__ = ["CometCallMetrics", "ServiceMetrics", "parse_listen"]
 
 NAMESPACE = "comet_provisioning"
 
@@ -258,31 +250,6 @@ def parse_listen(listen: str) -> tuple[str, int]:
     if not sep or not port.isdigit():
         raise ValueError(f"expected HOST:PORT, got {listen!r}")
     return host.strip("[]") or "0.0.0.0", int(port)  # noqa: S104 - ":9090" means all interfaces
-
-
-class MetricsServer:
-    """/metrics over HTTP on its own thread (scrapes keep working while the event loop is busy)."""
-
-    def __init__(self, registry: CollectorRegistry, listen: str) -> None:
-        self.registry = registry
-        self.host, self.port = parse_listen(listen)
-        self._server: Any = None
-        self._thread: threading.Thread | None = None
-
-    def start(self) -> int:
-        server, thread = start_http_server(self.port, addr=self.host, registry=self.registry)
-        self._server, self._thread = server, thread
-        self.port = int(server.server_address[1])
-        return self.port
-
-    def stop(self) -> None:
-        if self._server is not None:
-            with contextlib.suppress(Exception):
-                self._server.shutdown()
-                self._server.server_close()
-            if self._thread is not None:
-                self._thread.join(5)
-            self._server = None
 
 
 def _set_counts(gauge: Gauge, counts: dict[str, int], seen: set[str]) -> set[str]:

@@ -1,5 +1,6 @@
 """Reads this project's Dockerfile into its stages, so a test can replay the image's recipe on a
-machine without a Docker engine: the same COPY, RUN, ENV, HEALTHCHECK, ENTRYPOINT and CMD lines."""
+machine without a Docker engine: the same COPY, RUN, ENV, HEALTHCHECK, ENTRYPOINT and CMD lines,
+and the USER and VOLUME a test checks."""
 
 from __future__ import annotations
 
@@ -18,6 +19,8 @@ class Stage:
     healthcheck: list[str] = field(default_factory=list)
     entrypoint: list[str] = field(default_factory=list)
     cmd: list[str] = field(default_factory=list)
+    user: str = ""
+    volumes: list[str] = field(default_factory=list)
 
 
 def _instructions(text: str) -> list[tuple[str, str]]:
@@ -67,4 +70,8 @@ def stages(dockerfile: Path) -> list[Stage]:
             stage.entrypoint = _exec_form(args)
         elif keyword == "CMD":
             stage.cmd = _exec_form(args)
+        elif keyword == "USER":
+            stage.user = args
+        elif keyword == "VOLUME":
+            stage.volumes += list(json.loads(args)) if args.startswith("[") else args.split()
     return found

@@ -11,6 +11,7 @@ directory) is left to Docker.
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import time
@@ -22,6 +23,7 @@ import grpc
 import pytest
 from comet_provisioning_client.v1 import servers_pb2, servers_pb2_grpc
 
+from tests.fixtures.pki import TestCA
 from tests.fixtures.service import free_port, new_secret_key
 from tests.packaging.dockerfile import Stage, stages
 from tests.packaging.venvs import REPO, copy_tree, new_venv
@@ -31,6 +33,7 @@ pytestmark = pytest.mark.slow
 _DATA_DIR = "/var/lib/comet-provisioning"
 _PORT = "50051"
 _TOKEN = "image-recipe-token-" + "x" * 24
+_KEY = new_secret_key()  # one image, one data volume: every run here uses the same key
 
 
 @dataclass
@@ -111,6 +114,13 @@ def test_the_image_runs_the_wheels_not_the_source_tree(image: Image) -> None:
     assert not (image.root / "wheels").exists()  # the recipe removes them after installing
 
 
+def test_the_image_runs_as_a_numeric_user_and_declares_its_data_volume(image: Image) -> None:
+    # Kubernetes' runAsNonRoot can only check a numeric user
+    assert re.fullmatch(r"[1-9]\d*(:\d+)?", image.runtime.user), image.runtime.user
+    assert image.runtime.volumes == [image.runtime.env["COMET_PROVISIONING_DATA_DIR"]]
+    assert image.runtime.healthcheck[:2] == ["comet-provisioning", "health"]
+
+
 def test_unconfigured_the_image_refuses_to_serve_openly(image: Image) -> None:
     key = new_secret_key()
     done = subprocess.run(
@@ -138,12 +148,19 @@ def serving(image: Image) -> Iterator[subprocess.Popen[bytes]]:
     config = image.root / "config.toml"
     config.write_text(
         "allow_plaintext = true  # behind a TLS-terminating proxy\n"
+        f'secret_key = "{_KEY}"\n'
         f'[[tokens]]\nname = "ops"\nhash = "{token_hash}"\nrole = "admin"\n'
     )
-    key = new_secret_key()
+    yield from _serve(image, config)
+
+
+def _serve(image: Image, config: Path) -> Iterator[subprocess.Popen[bytes]]:
+    """The ENTRYPOINT and CMD with the image's ENV, the configuration file named as the Dockerfile
+    says (COMET_PROVISIONING_CONFIG, which the HEALTHCHECK reads too)."""
+    (image.root / "data").mkdir(exist_ok=True)
     proc = subprocess.Popen(
-        image.command([*image.runtime.entrypoint, *image.runtime.cmd, "--config", str(config)]),
-        env=image.env(COMET_PROVISIONING_SECRET_KEY=key),
+        image.command([*image.runtime.entrypoint, *image.runtime.cmd]),
+        env=image.env(COMET_PROVISIONING_CONFIG=str(config)),
         cwd=image.root,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -156,19 +173,29 @@ def serving(image: Image) -> Iterator[subprocess.Popen[bytes]]:
             proc.wait()
 
 
-def _healthcheck(image: Image) -> int:
+def _healthcheck(image: Image, config: Path) -> int:
     argv = image.command(image.runtime.healthcheck)
-    return subprocess.run(argv, env=image.env(), capture_output=True, timeout=30, cwd=image.root).returncode
+    return subprocess.run(
+        argv,
+        env=image.env(COMET_PROVISIONING_CONFIG=str(config)),
+        capture_output=True,
+        timeout=30,
+        cwd=image.root,
+    ).returncode
+
+
+def _wait_healthy(image: Image, config: Path, serving: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 30
+    while _healthcheck(image, config) != 0:
+        assert serving.poll() is None, "the service exited"
+        assert time.monotonic() < deadline, "the HEALTHCHECK never passed"
+        time.sleep(0.3)
 
 
 def test_configured_it_serves_passes_its_healthcheck_and_stops_cleanly(
     image: Image, serving: subprocess.Popen[bytes]
 ) -> None:
-    deadline = time.monotonic() + 30
-    while _healthcheck(image) != 0:
-        assert serving.poll() is None, "the service exited"
-        assert time.monotonic() < deadline, "the HEALTHCHECK never passed"
-        time.sleep(0.3)
+    _wait_healthy(image, image.root / "config.toml", serving)
 
     with grpc.insecure_channel(f"127.0.0.1:{image.port}") as channel:
         stub = servers_pb2_grpc.ServerServiceStub(channel)
@@ -184,3 +211,34 @@ def test_configured_it_serves_passes_its_healthcheck_and_stops_cleanly(
 
     serving.send_signal(signal.SIGTERM)  # the image's STOPSIGNAL
     assert serving.wait(timeout=30) == 0
+
+
+def test_with_mtls_the_healthcheck_passes_and_a_client_certificate_is_served(image: Image) -> None:
+    pki = image.root / "pki"
+    pki.mkdir(exist_ok=True)
+    ca = TestCA(pki)
+    server = ca.issue("comet-provisioning.internal", server=True)
+    probe = ca.issue("healthcheck")
+    ops = ca.issue("ops.internal")
+    config = image.root / "mtls.toml"
+    config.write_text(
+        f'secret_key = "{_KEY}"\n'
+        f'tls_cert_file = "{server.cert_file}"\ntls_key_file = "{server.key_file}"\n'
+        f'tls_client_ca_file = "{ca.cert_file}"\nhealth_ca_file = "{ca.cert_file}"\n'
+        f'health_cert_file = "{probe.cert_file}"\nhealth_key_file = "{probe.key_file}"\n'
+        '[[client_certs]]\nname = "ops.internal"\nrole = "admin"\n'
+    )
+    serving = _serve(image, config)
+    proc = next(serving)
+    try:
+        _wait_healthy(image, config, proc)
+        credentials = grpc.ssl_channel_credentials(ca.cert_pem, ops.key_pem, ops.cert_pem)
+        with grpc.secure_channel(f"localhost:{image.port}", credentials) as channel:
+            stub = servers_pb2_grpc.ServerServiceStub(channel)
+            reply = stub.ListServerGroups(servers_pb2.ListServerGroupsRequest(), timeout=10)
+        assert list(reply.server_groups) == []
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 0
+        assert _healthcheck(image, config) == 1  # stopped: unhealthy
+    finally:
+        serving.close()

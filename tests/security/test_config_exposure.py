@@ -127,12 +127,15 @@ def test_no_authentication_on_a_public_address_is_refused() -> None:
     assert any("PLAINTEXT" in w for w in exposure.warnings)
 
 
-def test_demo_may_be_open_but_says_so() -> None:
-    exposure = plan_exposure(settings(listen="0.0.0.0:50051"), demo=True)
+def test_demo_is_open_on_loopback_only() -> None:
+    exposure = plan_exposure(settings(listen="127.0.0.1:50051"), demo=True)
     assert exposure.plaintext
     assert not exposure.auth_enabled
-    assert any("PLAINTEXT" in w for w in exposure.warnings)
-    assert any("authentication is OFF" in w for w in exposure.warnings)
+    for listen in ("0.0.0.0:50051", "[::]:50051", "10.1.2.3:50051"):
+        with pytest.raises(
+            ConfigError, match=r"--demo listens on loopback addresses only.*--listen 127\.0\.0\.1"
+        ):
+            plan_exposure(settings(listen=listen, allow_plaintext=True), demo=True)
 
 
 def test_tls_settings_must_be_complete(tmp_path: Path) -> None:

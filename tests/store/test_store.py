@@ -103,7 +103,8 @@ async def test_service_refuses_to_start_without_a_key(sqlite_url: str, tmp_path:
             pass
     async with running_service(settings, demo=True) as server:
         assert server.port > 0
-    assert (tmp_path / "data" / "secret.key").exists()
+    assert (tmp_path / "data-demo" / "secret.key").exists()  # the demo's own directory
+    assert not (tmp_path / "data" / "secret.key").exists()
 
 
 async def test_service_refuses_an_old_schema_when_not_migrating(sqlite_url: str, tmp_path: Path) -> None:

@@ -4,8 +4,9 @@ The rules, checked before the server starts so a mistake stops it with a message
 
 - TLS when `tls_cert_file` and `tls_key_file` are set; with `tls_client_ca_file` too, every client
   must present a certificate signed by that CA (mTLS).
-- Plaintext on a non-loopback address only with `allow_plaintext = true` (or `--demo`).
-- No tokens and no client CA means no authentication: only on a loopback address (or `--demo`).
+- Plaintext on a non-loopback address only with `allow_plaintext = true`.
+- No tokens and no client CA means no authentication: only on a loopback address.
+- `--demo` (plaintext, unauthenticated, a simulated Comet) only on a loopback address.
 """
 
 from __future__ import annotations
@@ -79,15 +80,20 @@ def server_credentials(settings: Settings) -> grpc.ServerCredentials | None:
 
 def plan_exposure(settings: Settings, *, demo: bool = False) -> Exposure:
     """Credentials and authentication for the listener, or ConfigError when the setup is unsafe."""
-    credentials = server_credentials(settings)
     loopback = is_loopback(settings.listen)
+    if demo and not loopback:
+        raise ConfigError(
+            f"--demo listens on loopback addresses only (it is plaintext and unauthenticated), not "
+            f"{settings.listen}: use --listen 127.0.0.1:PORT"
+        )
+    credentials = server_credentials(settings)
     auth_enabled = bool(settings.tokens or settings.tls_client_ca_file)
     if settings.client_certs and not settings.tls_client_ca_file:
         raise ConfigError("setting 'client_certs' needs 'tls_client_ca_file' (client certificates are mTLS)")
     warnings: list[str] = []
     problems: list[str] = []
     if credentials is None and not loopback:
-        if not (settings.allow_plaintext or demo):
+        if not settings.allow_plaintext:
             problems.append(
                 f"refusing to serve plaintext gRPC on non-loopback address {settings.listen}: set "
                 "'tls_cert_file' and 'tls_key_file', or 'allow_plaintext = true' "
@@ -95,13 +101,11 @@ def plan_exposure(settings: Settings, *, demo: bool = False) -> Exposure:
             )
         warnings.append(f"gRPC on {settings.listen} is PLAINTEXT: traffic, tokens included, is readable")
     if not auth_enabled and not loopback:
-        if not demo:
-            problems.append(
-                f"refusing to serve without authentication on non-loopback address {settings.listen}: "
-                "configure 'tokens' (COMET_PROVISIONING_TOKENS) or 'tls_client_ca_file' with "
-                "'client_certs', or listen on a loopback address"
-            )
-        warnings.append("authentication is OFF: every caller is treated as admin")
+        problems.append(
+            f"refusing to serve without authentication on non-loopback address {settings.listen}: "
+            "configure 'tokens' (COMET_PROVISIONING_TOKENS) or 'tls_client_ca_file' with "
+            "'client_certs', or listen on a loopback address"
+        )
     if problems:
         raise ConfigError("; ".join(problems))
     return Exposure(

@@ -44,6 +44,7 @@ from .masks import apply_mask, expand_mask
 from .models import ConnectionSpec, Server, ServerGroup, ServerGroupSpec, ServerSpec, TlsSpec, describe
 from .pagination import decode_page
 from .product_checks import CHECKED_SETTINGS, problems_on, unreachable, unsupported
+from .secrets import open_server_password
 from .server_health import HealthBoard
 
 log = logging.getLogger("comet_provisioning.servers")
@@ -491,7 +492,9 @@ class ServerManager:
             server_id=server.id or "unsaved",
             base_url=base_url(server.protocol, server.host, server.port),
             username=server.admin_username,
-            password=self.box.decrypt(server.admin_password_enc, bound_to=server.id),
+            password=open_server_password(
+                self.box, server.admin_password_enc, server_id=server.id, display_name=server.display_name
+            ),
             max_connections=server.max_connections or DEFAULT_MAX_CONNECTIONS,
             verify_tls=not server.tls_insecure_skip_verify,
             ca_file=ca_file,

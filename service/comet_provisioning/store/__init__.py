@@ -7,28 +7,33 @@ transaction (`Database.transaction()` / `Database.read()`), so one request's wri
 from __future__ import annotations
 
 from . import accounts, idempotency, products, servers
-from .crypto import SecretBox, SecretKeyError, generate_key, load_key
-from .database import Database, open_database
+from .crypto import SecretBox, SecretKeyError, SecretUnreadable, generate_key, load_key, load_previous_keys
+from .database import Database, DatabaseUnavailable, UnsupportedDatabaseUrl, open_database
 from .idempotency import RequestIdReused, run_once, transact
-from .migrate import current_revision, head_revision, upgrade
+from .migrate import SchemaUnknown, current_revision, head_revision, upgrade
 from .records import ProductOption, ProductRecord, ServerGroupRecord, ServerRecord
 from .types import utcnow
 
 __all__ = [
     "Database",
+    "DatabaseUnavailable",
     "ProductOption",
     "ProductRecord",
     "RequestIdReused",
+    "SchemaUnknown",
     "SecretBox",
     "SecretKeyError",
+    "SecretUnreadable",
     "ServerGroupRecord",
     "ServerRecord",
+    "UnsupportedDatabaseUrl",
     "accounts",
     "current_revision",
     "generate_key",
     "head_revision",
     "idempotency",
     "load_key",
+    "load_previous_keys",
     "open_database",
     "products",
     "run_once",

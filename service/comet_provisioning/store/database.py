@@ -25,10 +25,18 @@ from typing import Any, TypeVar, cast
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import URL, Connection, make_url
+from sqlalchemy.exc import ArgumentError, DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool
 
-__all__ = ["Database", "open_database"]
+__all__ = [
+    "Database",
+    "DatabaseUnavailable",
+    "UnsupportedDatabaseUrl",
+    "async_url",
+    "open_database",
+    "safe_url",
+]
 
 log = logging.getLogger("comet_provisioning.store")
 
@@ -44,11 +52,76 @@ _SQLITE_PRAGMAS = (
 )
 
 
+# Seconds a PostgreSQL connection attempt may take (asyncpg's own default is a minute).
+_PG_CONNECT_TIMEOUT_S = 10
+
+
+class UnsupportedDatabaseUrl(ValueError):
+    """database_url names no database this service runs on (the message says what to use)."""
+
+
+class DatabaseUnavailable(Exception):
+    """The database cannot be reached or opened (the message names it, without its password)."""
+
+
+def safe_url(url: str | URL) -> str:
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return "(unparsable URL)"
+
+
+def async_url(url: str | URL) -> URL:
+    """`url` with the asyncio driver this service uses: postgresql://, postgres:// and any
+    postgresql+DRIVER:// become postgresql+asyncpg://, sqlite:// becomes sqlite+aiosqlite://."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise UnsupportedDatabaseUrl(
+            "setting 'database_url': not a database URL; use postgresql://USER@HOST/DB or sqlite:///PATH"
+        ) from None
+    backend = parsed.drivername.partition("+")[0]
+    if backend in {"postgresql", "postgres"}:
+        parsed = parsed.set(drivername="postgresql+asyncpg")
+        if "sslmode" in parsed.query and "ssl" not in parsed.query:
+            # libpq's name for what asyncpg calls ssl (same values: require, verify-full, ...)
+            query = dict(parsed.query)
+            query["ssl"] = query.pop("sslmode")
+            parsed = parsed.set(query=query)
+        return parsed
+    if backend == "sqlite":
+        return parsed.set(drivername="sqlite+aiosqlite")
+    raise UnsupportedDatabaseUrl(
+        f"setting 'database_url': {backend!r} databases are not supported; use postgresql://USER@HOST/DB "
+        "(several replicas) or sqlite:///PATH (one process)"
+    )
+
+
+def _unavailable(url: URL, exc: BaseException) -> DatabaseUnavailable:
+    if isinstance(exc, DBAPIError):
+        text = str(exc.orig or exc).strip()
+        reason = text.splitlines()[0] if text else ""
+    elif isinstance(exc, TimeoutError):
+        reason = f"no answer within {_PG_CONNECT_TIMEOUT_S} s"
+    elif isinstance(exc, OSError):
+        reason = exc.strerror or str(exc)
+    else:
+        reason = str(exc)
+    return DatabaseUnavailable(
+        f"cannot reach the database {safe_url(url)}: {reason or type(exc).__name__}; check database_url "
+        "and that the database server is running and accepts this user"
+    )
+
+
 class InlineConnection:
     """The part of AsyncConnection the repositories use, over a synchronous connection."""
 
     def __init__(self, conn: Connection) -> None:
         self.sync_connection = conn
+
+    @property
+    def dialect(self) -> Any:
+        return self.sync_connection.dialect
 
     async def execute(self, statement: Any, parameters: Any = None) -> Any:
         return self.sync_connection.execute(statement, parameters)
@@ -100,6 +173,18 @@ class Database:
                 conn.close()
 
     # -- the API ------------------------------------------------------------------------------------
+
+    async def ping(self) -> None:
+        """One round trip to the database; DatabaseUnavailable if it cannot be reached or opened."""
+        try:
+            if self._inline is None:
+                async with self.engine.connect() as conn:
+                    await conn.exec_driver_sql("SELECT 1")
+            else:
+                with self._reader("") as conn:
+                    conn.exec_driver_sql("SELECT 1")
+        except (OSError, TimeoutError, DBAPIError) as exc:
+            raise _unavailable(self.url, exc) from exc
 
     @contextlib.asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncConnection]:
@@ -169,16 +254,24 @@ def _configure_sqlite(sync_engine: Engine) -> None:
 
 
 def open_database(url: str | URL, *, echo: bool = False) -> Database:
-    """A handle for `url` (sqlite+aiosqlite:///path or postgresql+asyncpg://...), not yet connected.
+    """A handle for `url` (sqlite:///path or postgresql://..., the async driver chosen here), not
+    yet connected. UnsupportedDatabaseUrl for any other database.
 
-    For SQLite the parent directory is created if missing.
+    For SQLite the parent directory is created if missing (DatabaseUnavailable if it cannot be).
     """
-    parsed = make_url(url)
+    parsed = async_url(url)
     kwargs: dict[str, Any] = {"echo": echo}
     inline: Engine | None = None
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
-            Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+            directory = Path(parsed.database).expanduser().parent
+            try:
+                directory.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise DatabaseUnavailable(
+                    f"cannot create the database directory {directory}: {exc.strerror}; set data_dir "
+                    "(or database_url) to a directory this user may write"
+                ) from exc
         kwargs["poolclass"] = NullPool  # the async engine only migrates; connections are not kept
         inline = create_engine(
             parsed.set(drivername="sqlite+pysqlite"),
@@ -191,6 +284,7 @@ def open_database(url: str | URL, *, echo: bool = False) -> Database:
         kwargs["pool_size"] = 10
         kwargs["max_overflow"] = 20
         kwargs["pool_pre_ping"] = True
+        kwargs["connect_args"] = {"timeout": _PG_CONNECT_TIMEOUT_S}
     engine = create_async_engine(parsed, **kwargs)
     if engine.dialect.name == "sqlite":
         _configure_sqlite(engine.sync_engine)

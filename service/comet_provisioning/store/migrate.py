@@ -19,7 +19,7 @@ from sqlalchemy.engine import Connection
 
 from .database import Database
 
-__all__ = ["MIGRATIONS_DIR", "current_revision", "head_revision", "upgrade"]
+__all__ = ["MIGRATIONS_DIR", "SchemaUnknown", "current_revision", "head_revision", "upgrade"]
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 _PG_LOCK_KEY = 0x636F6D6574  # "comet"
@@ -34,6 +34,17 @@ def _config(connection: Connection | None = None) -> Config:
     return config
 
 
+class SchemaUnknown(Exception):
+    """The database's schema revision is not one of this version's (a newer version migrated it)."""
+
+
+def _known(revision: str) -> bool:
+    try:
+        return ScriptDirectory.from_config(_config()).get_revision(revision) is not None
+    except Exception:  # alembic raises its own ResolutionError/CommandError family
+        return False
+
+
 def head_revision() -> str:
     head = ScriptDirectory.from_config(_config()).get_current_head()
     assert head is not None
@@ -43,6 +54,12 @@ def head_revision() -> str:
 def _upgrade(connection: Connection, revision: str) -> None:
     if connection.dialect.name == "postgresql":
         connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_LOCK_KEY})
+    current = _current(connection)
+    if current is not None and not _known(current):
+        raise SchemaUnknown(
+            f"the database schema is at revision {current}, which this version does not know (its newest "
+            f"is {head_revision()}): run the version of the service that migrated it, or a newer one"
+        )
     command.upgrade(_config(connection), revision)
 
 

@@ -39,6 +39,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from comet_provisioning.comet import CometClient, CometError
 from comet_provisioning.core.errors import ServiceError
 from comet_provisioning.core.models import Product
+from comet_provisioning.core.secrets import open_account_password
 from comet_provisioning.store import account_rows as rows
 from comet_provisioning.store.account_records import Account, Failure, LimitsState, Origin, Status, StepState
 from comet_provisioning.store.crypto import SecretBox
@@ -107,7 +108,7 @@ class Provisioner:
 
     def open_password(self, account: Account) -> str:
         assert account.pending_password_enc is not None
-        return self._box.decrypt(account.pending_password_enc, bound_to=f"account:{account.id}")
+        return open_account_password(self._box, account.pending_password_enc, account_id=account.id)
 
     def _with_password(self, account: Account) -> Account:
         """The password add-user will use: the customer's (sealed at order time) or a generated one,
