@@ -28,7 +28,9 @@ LIVE = accounts.c.status != TERMINATED
 # What a server's load is made of (placement, account_count): live accounts whose Comet user exists
 # or may (add-user sent or about to be). An order whose add-user provably never went out (it failed
 # or is waiting to retry before that) holds its reserved name but takes no place.
-TAKES_PLACE = and_(LIVE, accounts.c.add_user_state != "")
+TAKES_PLACE = and_(
+    LIVE, or_(accounts.c.add_user_state != "", accounts.c.status.in_(("ACTIVE", "SUSPENDED")))
+)
 
 
 def live_count_column(fk: ColumnElement[Any], outer_id: ColumnElement[Any]) -> ScalarSelect[int]:
