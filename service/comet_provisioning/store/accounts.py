@@ -29,7 +29,8 @@ LIVE = accounts.c.status != TERMINATED
 # or may (add-user sent or about to be). An order whose add-user provably never went out (it failed
 # or is waiting to retry before that) holds its reserved name but takes no place.
 TAKES_PLACE = and_(
-    LIVE, or_(accounts.c.add_user_state != "", accounts.c.status.in_(("ACTIVE", "SUSPENDED")))
+    LIVE,
+    or_(accounts.c.add_user_state != "", accounts.c.status == "ACTIVE", accounts.c.status == "SUSPENDED"),
 )
 
 
