@@ -22,14 +22,17 @@ from comet_provisioning.comet.observe import CallObserver
 from comet_provisioning.comet.registry import CometClientRegistry
 from comet_provisioning.config import ConfigError, Settings
 from comet_provisioning.core.accounts.importer import AccountImporter
-from comet_provisioning.core.accounts.manager import AccountManager
+from comet_provisioning.core.accounts.leases import HeldAccount
 from comet_provisioning.core.accounts.retention import prune_events_forever
 from comet_provisioning.core.accounts.retry_schedule import RetrySchedule
+from comet_provisioning.core.accounts.service import Accounts
 from comet_provisioning.core.accounts.usage_sync import UsageSync
 from comet_provisioning.core.limits import ServerCallLimiter
 from comet_provisioning.core.products import ProductManager
+from comet_provisioning.core.request_ids import RequestIds
 from comet_provisioning.core.server_health import HealthBoard, ObserverFanOut
 from comet_provisioning.core.servers import ServerManager
+from comet_provisioning.crypto import SecretBox
 from comet_provisioning.demo import demo_environment
 from comet_provisioning.exits import ExitCode
 from comet_provisioning.health_metrics import ServerHealthCollector
@@ -43,12 +46,14 @@ from comet_provisioning.startup import (
     prepare_database,
     secret_box,
 )
-from comet_provisioning.store import Database, SecretBox, current_revision, head_revision, idempotency
+from comet_provisioning.store import Database, current_revision, head_revision
+from comet_provisioning.store.unit_of_work import SqlStore
 
 log = logging.getLogger("comet_provisioning")
 
 # Idempotency keys older than this are forgotten at start-up (AIP-155 asks for "a while").
 IDEMPOTENCY_RETENTION = dt.timedelta(days=30)
+REQUEST_ID_PRUNE_INTERVAL_S = 3600.0
 
 
 @dataclass
@@ -57,11 +62,12 @@ class Resources:
 
     settings: Settings
     db: Database
+    store: SqlStore
     box: SecretBox
     registry: CometClientRegistry
     servers: ServerManager
     products: ProductManager
-    accounts: AccountManager
+    accounts: Accounts
     usage: UsageSync
     importer: AccountImporter
 
@@ -91,57 +97,51 @@ async def open_resources(
     try:
         await prepare_database(db, settings)
         await check_store(db, box, demo=demo)  # before anything is sealed under these keys
-        await idempotency.prune(db, IDEMPOTENCY_RETENTION)
+        store = SqlStore(db)
+        request_ids = RequestIds(store, box, retention=IDEMPOTENCY_RETENTION)
         products = ProductManager(servers)
-        accounts = AccountManager(
-            db,
+        accounts = Accounts(
+            store,
             box,
             servers,
             products,
+            request_ids,
             replica_id=settings.effective_replica_id,
             lease_ttl=dt.timedelta(seconds=settings.account_lease_s),
-            event_retention=settings.event_retention,
             retry_schedule=RetrySchedule(
                 first_delay=dt.timedelta(seconds=settings.provision_retry_delay_s),
                 window=dt.timedelta(seconds=settings.provision_retry_window_s),
             ),
             password_retention=dt.timedelta(seconds=settings.generated_password_retention_s),
         )
-        await accounts.release_own_leases()
-        usage = usage_sync(db, box, servers, products, accounts, settings)
-        importer = AccountImporter(db, servers, products)
+        await accounts.guard.take_back_own()
+        usage = usage_sync(store, servers, accounts, settings)
+        importer = AccountImporter(store, servers, products)
         async with contextlib.AsyncExitStack() as demo_stack:
             if demo:
                 await demo_stack.enter_async_context(
                     demo_environment(db, servers, products, settings.data_dir)
                 )
-            yield Resources(settings, db, box, registry, servers, products, accounts, usage, importer)
+            yield Resources(settings, db, store, box, registry, servers, products, accounts, usage, importer)
     finally:
         await servers.aclose()
         await registry.aclose()
         await db.close()
 
 
-def usage_sync(
-    db: Database,
-    box: SecretBox,
-    servers: ServerManager,
-    products: ProductManager,
-    accounts: AccountManager,
-    settings: Settings,
-) -> UsageSync:
-    """The usage sync; drift repairs run under the account guard and re-apply quotas and policy."""
+def usage_sync(store: SqlStore, servers: ServerManager, accounts: Accounts, settings: Settings) -> UsageSync:
+    """The usage sync; drift repairs run alone on their account and re-apply quotas and policy."""
 
-    async def exclusive(account_id: str, work: Callable[[], Awaitable[bytes]]) -> bytes:
-        return await accounts.run_exclusive(account_id, "", "", "", work)
+    async def alone(account_id: str, work: Callable[[HeldAccount], Awaitable[bytes]]) -> bytes:
+        return await accounts.exclusive.run(account_id, "", "", "", work)
 
     return UsageSync(
-        db,
+        store,
         servers,
-        products,
-        exclusive,
+        accounts.products,
+        alone,
         repair_drift=settings.repair_drift,
-        repair_quotas=accounts.reapply_quotas,
+        repair_quotas=accounts.provisioner.apply_quotas,
     )
 
 
@@ -163,7 +163,7 @@ async def running_service(settings: Settings, *, demo: bool = False) -> AsyncIte
         limiter = ServerCallLimiter(settings.max_waiting_per_server, capacity=resources.servers.capacity)
         metrics.watch_limiter(limiter)
         metrics.registry.register(ServerHealthCollector(resources.servers.health.snapshot))
-        resources.accounts.limiter = limiter
+        resources.accounts.exclusive.limiter = limiter
         servicers = Servicers(
             servers=ServerServicer(resources.servers, resources.box),
             catalog=CatalogServicer(resources.products, resources.db, resources.box),
@@ -201,9 +201,16 @@ async def running_service(settings: Settings, *, demo: bool = False) -> AsyncIte
         await grpc_server.set_serving()
         readiness.serving = True
         sweep = asyncio.create_task(
-            resources.accounts.resume_forever(settings.resume_interval_s), name="resume-unfinished"
+            resources.accounts.sweeper.run_forever(settings.resume_interval_s), name="resume-unfinished"
         )
-        background = [sweep]
+        background = [
+            sweep,
+            # Request ids past their retention are forgotten by every replica, not only at start-up.
+            asyncio.create_task(
+                resources.accounts.request_ids.prune_forever(REQUEST_ID_PRUNE_INTERVAL_S),
+                name="request-id-retention",
+            ),
+        ]
         for server_id, when in (await resources.usage.last_sync_times()).items():
             metrics.record_usage_sync(server_id, when)  # the age survives a restart
         resources.usage.observers.append(metrics.record_usage_sync)
@@ -215,14 +222,14 @@ async def running_service(settings: Settings, *, demo: bool = False) -> AsyncIte
             )
         background.append(
             asyncio.create_task(
-                prune_events_forever(resources.db, settings.event_retention), name="event-retention"
+                prune_events_forever(resources.store, settings.event_retention), name="event-retention"
             )
         )
         background.append(
             metrics.watch_accounts(
-                resources.accounts.count_by_status,
+                resources.accounts.queries.count_by_status,
                 settings.metrics_refresh_s,
-                count_by_limits=resources.accounts.count_by_limits,
+                count_by_limits=resources.accounts.queries.count_by_limits,
             )
         )
         try:

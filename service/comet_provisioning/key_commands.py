@@ -7,9 +7,10 @@ import os
 import sys
 
 from comet_provisioning.config import ConfigError, Settings
+from comet_provisioning.crypto import generate_key
 from comet_provisioning.exits import CommandError, ExitCode
 from comet_provisioning.startup import open_checked_database, secret_box
-from comet_provisioning.store import DatabaseUnavailable, current_revision, generate_key, head_revision
+from comet_provisioning.store import DatabaseUnavailable, current_revision, head_revision
 from comet_provisioning.store.keycheck import KeyMismatch, check_keys, reseal
 
 __all__ = ["gen_key", "reseal_command"]

@@ -8,18 +8,15 @@ import logging
 import socket
 
 from comet_provisioning.config import ConfigError, Settings
+from comet_provisioning.crypto import SecretBox, SecretKeyError, load_key, load_previous_keys
 from comet_provisioning.exits import CommandError, ExitCode
 from comet_provisioning.store import (
     Database,
     DatabaseUnavailable,
     SchemaUnknown,
-    SecretBox,
-    SecretKeyError,
     UnsupportedDatabaseUrl,
     current_revision,
     head_revision,
-    load_key,
-    load_previous_keys,
     open_database,
     upgrade,
 )

@@ -10,7 +10,7 @@ from importlib import metadata
 from pathlib import Path
 
 from comet_provisioning.config import Settings, TokenEntry, load
-from comet_provisioning.store import load_key
+from comet_provisioning.crypto import load_key
 
 from tests.fixtures.service import ROOT, new_secret_key, service_env
 from tests.startup.support import run, serving

@@ -9,8 +9,9 @@ from pathlib import Path
 import grpc
 import pytest
 from comet_provisioning.config import ConfigError, Settings
+from comet_provisioning.crypto import SecretBox
 from comet_provisioning.sim import CometSimulator
-from comet_provisioning.store import SecretBox, open_database
+from comet_provisioning.store import open_database
 from comet_provisioning.store.schema import accounts, servers
 from comet_provisioning_client.v1 import accounts_pb2, catalog_pb2, servers_pb2
 from sqlalchemy import update

@@ -6,7 +6,8 @@ import asyncio
 import base64
 
 import pytest
-from comet_provisioning.store import SecretBox, SecretUnreadable, open_database, upgrade, utcnow
+from comet_provisioning.crypto import SecretBox, SecretUnreadable
+from comet_provisioning.store import open_database, upgrade, utcnow
 from comet_provisioning.store.database import Database
 from comet_provisioning.store.facts import claim_purpose, get_facts
 from comet_provisioning.store.keycheck import KeyMismatch, check_keys, reseal

@@ -7,17 +7,17 @@ import datetime as dt
 from collections.abc import AsyncIterator
 
 import pytest
-from comet_provisioning.store import account_rows as rows
-from comet_provisioning.store import open_database, upgrade
-from comet_provisioning.store.account_records import (
+from comet_provisioning.core.accounts.model import (
     Account,
     AccountFilter,
     Customer,
     Event,
     Failure,
+    StaleAccount,
     Status,
     StepState,
 )
+from comet_provisioning.store import account_events, account_table, open_database, upgrade
 from comet_provisioning.store.database import Database
 from sqlalchemy.exc import IntegrityError
 
@@ -71,28 +71,28 @@ async def test_the_fast_path_reads_what_sqlalchemy_reads(db: Database) -> None:
     stored[1].status = Status.ACTIVE
     async with db.transaction() as conn:
         for account in stored:
-            await rows.insert_account(conn, account)
+            await account_table.insert_account(conn, account)
     async with db.read() as conn:
-        through_sqlalchemy = await rows.list_accounts(conn, AccountFilter(), after=None, limit=10)
+        through_sqlalchemy = await account_table.list_accounts(conn, AccountFilter(), after=None, limit=10)
     assert through_sqlalchemy == stored
     for account in stored:
         async with db.read_one() as conn:
-            assert await rows.get_account(conn, account.id) == account
+            assert await account_table.get_account(conn, account.id) == account
         async with db.read() as conn:
-            assert await rows.get_account(conn, account.id) == account
+            assert await account_table.get_account(conn, account.id) == account
     async with db.read_one() as conn:
-        assert await rows.get_by_create_request(conn, "req-1") == stored[0]
-        assert await rows.get_account(conn, "acc-missing") is None
-        assert await rows.get_by_create_request(conn, "req-missing") is None
+        assert await account_table.get_by_create_request(conn, "req-1") == stored[0]
+        assert await account_table.get_account(conn, "acc-missing") is None
+        assert await account_table.get_by_create_request(conn, "req-missing") is None
 
 
 async def test_inside_a_write_transaction_the_fast_path_sees_its_own_writes(db: Database) -> None:
     account = rich_account("acc-3", "req-3")
     async with db.transaction() as conn:
-        await rows.insert_account(conn, account)
-        assert await rows.get_account(conn, "acc-3") == account
-        saved = await rows.save_account(conn, account)
-        assert await rows.get_account(conn, "acc-3") == saved
+        await account_table.insert_account(conn, account)
+        assert await account_table.get_account(conn, "acc-3") == account
+        saved = await account_table.save_account(conn, account)
+        assert await account_table.get_account(conn, "acc-3") == saved
 
 
 async def test_prepared_writes_store_what_sqlalchemy_reads_back(db: Database) -> None:
@@ -100,9 +100,9 @@ async def test_prepared_writes_store_what_sqlalchemy_reads_back(db: Database) ->
     execution reads every column back as written."""
     account = rich_account("acc-4", "req-4")
     async with db.transaction() as conn:
-        await rows.insert_account(conn, account)
-        saved = await rows.save_account(conn, account, release_lease=True)
-        await rows.add_events(
+        await account_table.insert_account(conn, account)
+        saved = await account_table.save_account(conn, account, release_lease=True)
+        await account_events.add_events(
             conn,
             [
                 Event(account_id="acc-4", operation="create", step=f"s{i}", outcome="SUCCEEDED",
@@ -112,8 +112,8 @@ async def test_prepared_writes_store_what_sqlalchemy_reads_back(db: Database) ->
             ],
         )  # fmt: skip
     async with db.read() as conn:
-        assert await rows.list_accounts(conn, AccountFilter(), after=None, limit=10) == [saved]
-        events = await rows.list_events(conn, "acc-4", before_id=0, limit=10)
+        assert await account_table.list_accounts(conn, AccountFilter(), after=None, limit=10) == [saved]
+        events = await account_events.list_events(conn, "acc-4", before_id=0, limit=10)
     assert [(e.step, e.duration_ms, e.error, e.create_time) for e in reversed(events)] == [
         (f"s{i}", 1.5 * i, "" if i else "boom", T0 + dt.timedelta(microseconds=i)) for i in range(3)
     ]
@@ -122,18 +122,18 @@ async def test_prepared_writes_store_what_sqlalchemy_reads_back(db: Database) ->
 async def test_prepared_writes_raise_what_sqlalchemy_raises(db: Database) -> None:
     account = rich_account("acc-5", "req-5")
     async with db.transaction() as conn:
-        await rows.insert_account(conn, account)
+        await account_table.insert_account(conn, account)
     with pytest.raises(IntegrityError):  # the same create request id
         async with db.transaction() as conn:
-            await rows.insert_account(conn, rich_account("acc-6", "req-5"))
+            await account_table.insert_account(conn, rich_account("acc-6", "req-5"))
     async with db.transaction() as conn:
-        await rows.save_account(conn, account)
-    with pytest.raises(rows.StaleAccount):  # saved from the version read before the last save
+        await account_table.save_account(conn, account)
+    with pytest.raises(StaleAccount):  # saved from the version read before the last save
         async with db.transaction() as conn:
-            await rows.save_account(conn, account)
+            await account_table.save_account(conn, account)
     async with db.read_one() as conn:
-        assert await rows.get_account(conn, "acc-6") is None
-        current = await rows.get_account(conn, "acc-5")
+        assert await account_table.get_account(conn, "acc-6") is None
+        current = await account_table.get_account(conn, "acc-5")
     assert current is not None
     assert current.version == account.version + 1
 
@@ -143,9 +143,9 @@ async def test_a_save_sets_the_indexed_columns_it_changes_and_the_indexes_follow
     still written, and lookups through those indexes find the new values."""
     account = rich_account("acc-7", "req-7")
     async with db.transaction() as conn:
-        await rows.insert_account(conn, account)
-        quiet = await rows.save_account(conn, dataclasses.replace(account, suspend_reason="unpaid"))
-        moved = await rows.save_account(
+        await account_table.insert_account(conn, account)
+        quiet = await account_table.save_account(conn, dataclasses.replace(account, suspend_reason="unpaid"))
+        moved = await account_table.save_account(
             conn,
             dataclasses.replace(
                 quiet,
@@ -156,11 +156,11 @@ async def test_a_save_sets_the_indexed_columns_it_changes_and_the_indexes_follow
             ),
         )
     async with db.read() as conn:
-        assert await rows.get_account(conn, "acc-7") == moved
-        by_index = await rows.list_accounts(
+        assert await account_table.get_account(conn, "acc-7") == moved
+        by_index = await account_table.list_accounts(
             conn, AccountFilter(status=Status.ACTIVE, customer_reference="c-2"), after=None, limit=10
         )
-        by_old_keys = await rows.list_accounts(
+        by_old_keys = await account_table.list_accounts(
             conn, AccountFilter(status=Status.FAILED, customer_reference="c-1"), after=None, limit=10
         )
     assert (quiet.suspend_reason, quiet.status) == ("unpaid", Status.FAILED)

@@ -14,14 +14,11 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from comet_provisioning.app import running_service
 from comet_provisioning.config import ConfigError
+from comet_provisioning.crypto import SecretBox, SecretKeyError, generate_key, load_key
 from comet_provisioning.store import (
-    SecretBox,
-    SecretKeyError,
     current_revision,
-    generate_key,
     head_revision,
     idempotency,
-    load_key,
     open_database,
     run_once,
     upgrade,

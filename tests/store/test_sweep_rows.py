@@ -8,11 +8,12 @@ import datetime as dt
 from collections.abc import AsyncIterator
 
 import pytest
-from comet_provisioning.store import account_rows as rows
+from comet_provisioning.core.accounts.model import Account, Customer, LimitsState, Status
+from comet_provisioning.core.accounts.repository import LeaseClaim
+from comet_provisioning.core.clock import utcnow
 from comet_provisioning.store import open_database, upgrade
-from comet_provisioning.store.account_records import Account, Customer, LimitsState, Status
 from comet_provisioning.store.database import Database
-from comet_provisioning.store.types import utcnow
+from comet_provisioning.store.unit_of_work import SqlStore
 
 
 @pytest.fixture
@@ -41,15 +42,15 @@ def account(account_id: str, status: Status, **changes: object) -> Account:
 
 
 async def insert(db: Database, *accounts: Account, lease_owner: str | None = None) -> None:
-    lease_until = utcnow() + dt.timedelta(minutes=5) if lease_owner else None
-    async with db.transaction() as conn:
+    lease = LeaseClaim(lease_owner, utcnow() + dt.timedelta(minutes=5)) if lease_owner else None
+    async with SqlStore(db).write() as uow:
         for item in accounts:
-            await rows.insert_account(conn, item, lease_owner=lease_owner, lease_until=lease_until)
+            await uow.accounts.add(item, lease=lease)
 
 
 async def due(db: Database) -> set[str]:
-    async with db.read() as conn:
-        return set(await rows.due_accounts(conn, utcnow(), limit=100))
+    async with SqlStore(db).read() as uow:
+        return set(await uow.accounts.due(utcnow(), limit=100))
 
 
 async def test_due_accounts_follow_the_retry_schedule_and_the_limits(db: Database) -> None:
@@ -72,8 +73,8 @@ async def test_a_restarted_process_takes_back_its_own_leases(db: Database) -> No
     await insert(db, account("mine", Status.PENDING), lease_owner="host-a:50051")
     await insert(db, account("theirs", Status.PENDING), lease_owner="host-b:50051")
     assert await due(db) == set()
-    async with db.transaction() as conn:
-        assert await rows.release_leases_of(conn, "host-a:50051") == 1
+    async with SqlStore(db).write() as uow:
+        assert await uow.leases.release_all("host-a:50051") == 1
     assert await due(db) == {"mine"}
 
 
@@ -96,11 +97,11 @@ async def test_generated_passwords_past_their_retention_are_erased(db: Database)
             generated_password_expire_time=utcnow() + dt.timedelta(days=1),
         ),
     )
-    async with db.transaction() as conn:
-        assert await rows.erase_expired_passwords(conn, utcnow()) == 1
-    async with db.read() as conn:
-        expired = await rows.get_account(conn, "expired")
-        kept = await rows.get_account(conn, "kept")
+    async with SqlStore(db).write() as uow:
+        assert await uow.accounts.erase_expired_passwords(utcnow()) == 1
+    async with SqlStore(db).read() as uow:
+        expired = await uow.accounts.get("expired")
+        kept = await uow.accounts.get("kept")
     assert expired is not None
     assert expired.pending_password_enc is None
     assert kept is not None

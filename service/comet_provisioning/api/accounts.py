@@ -5,22 +5,31 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TypeVar
 
-from comet_provisioning_client.v1 import accounts_pb2, common_pb2
+from comet_provisioning_client.v1 import accounts_pb2, accounts_pb2_grpc, common_pb2
 from google.protobuf.message import Message
 
 from comet_provisioning.api.client_area import PLATFORMS, live_message, quotas_message, usage_message
 from comet_provisioning.api.convert import Context, timestamp
 from comet_provisioning.api.idempotency import fingerprint_bytes
-from comet_provisioning.api.servicers import PendingAccountService
 from comet_provisioning.core.accounts.client_area import LiveDetails, read_live
 from comet_provisioning.core.accounts.customer_access import open_installer, start_login_session
 from comet_provisioning.core.accounts.importer import AccountImporter, ImportResult
-from comet_provisioning.core.accounts.manager import AccountManager, AccountView, Order
+from comet_provisioning.core.accounts.leases import HeldAccount
+from comet_provisioning.core.accounts.model import (
+    Account,
+    AccountFilter,
+    Customer,
+    Event,
+    LimitsState,
+    Status,
+)
 from comet_provisioning.core.accounts.ports import CometClients
+from comet_provisioning.core.accounts.queries import AccountWithQuotas
+from comet_provisioning.core.accounts.service import Accounts
 from comet_provisioning.core.accounts.usage_sync import UsageSync
+from comet_provisioning.core.accounts.validation import Order
+from comet_provisioning.core.clock import utcnow
 from comet_provisioning.core.errors import Violations
-from comet_provisioning.store.account_records import AccountFilter, Customer, Event, LimitsState, Status
-from comet_provisioning.store.types import utcnow
 
 M = TypeVar("M", bound=Message)
 
@@ -49,7 +58,7 @@ _OUTCOMES = {
 }
 
 
-def account_message(view: AccountView, live: LiveDetails | None = None) -> accounts_pb2.Account:
+def account_message(view: AccountWithQuotas, live: LiveDetails | None = None) -> accounts_pb2.Account:
     """The account as the API shows it: usage as of the last sync, and `live` in the FULL view."""
     account = view.account
     message = accounts_pb2.Account(
@@ -119,53 +128,57 @@ def _require_id(field: str, value: str) -> None:
     violations.raise_if_any()
 
 
-def _check_request_id(request_id: str) -> None:
-    if len(request_id) > 200 or any(ord(ch) < 33 for ch in request_id):
-        violations = Violations()
-        violations.add("request_id", "at most 200 printable characters without spaces")
-        violations.raise_if_any()
-
-
-class AccountServicer(PendingAccountService):
+class AccountServicer(accounts_pb2_grpc.AccountServiceServicer):
     def __init__(
         self,
-        manager: AccountManager,
+        accounts: Accounts,
         *,
         clients: CometClients,
         usage: UsageSync,
         importer: AccountImporter,
     ) -> None:
-        self._manager = manager
+        self._accounts = accounts
         self._clients = clients
         self._usage = usage
         self._importer = importer
 
-    async def _exclusive(
+    def _fingerprint(self, method: str, request: Message) -> str:
+        request_id: str = getattr(request, "request_id", "")
+        self._accounts.request_ids.check(request_id)
+        return self._accounts.request_ids.fingerprint(_METHOD + method, fingerprint_bytes(request))
+
+    async def _command(
         self,
         method: str,
         request: Message,
         account_id: str,
+        command: Callable[[HeldAccount], Awaitable[Account]],
         response_type: type[M],
-        work: Callable[[], Awaitable[M]],
         context: Context,
     ) -> M:
-        request_id: str = getattr(request, "request_id", "")
-        _check_request_id(request_id)
-        fingerprint = self._manager.fingerprint(_METHOD + method, fingerprint_bytes(request))
+        """Runs a command alone on the account, once per request id; the answer is the account
+        it left, serialized for the request id's record."""
+        _require_id("id", account_id)
+        fingerprint = self._fingerprint(method, request)
 
-        async def run() -> bytes:
-            data: bytes = (await work()).SerializeToString(deterministic=True)
+        async def run(held: HeldAccount) -> bytes:
+            view = await self._accounts.queries.with_quotas(await command(held))
+            data: bytes = response_type(account=account_message(view)).SerializeToString(deterministic=True)
             return data
 
-        data = await self._manager.run_exclusive(
-            account_id, _METHOD + method, request_id, fingerprint, run, timeout_s=context.time_remaining()
+        data = await self._accounts.exclusive.run(
+            account_id,
+            _METHOD + method,
+            getattr(request, "request_id", ""),
+            fingerprint,
+            run,
+            timeout_s=context.time_remaining(),
         )
         return response_type.FromString(data)
 
     async def CreateAccount(
         self, request: accounts_pb2.CreateAccountRequest, context: Context
     ) -> accounts_pb2.CreateAccountResponse:
-        _check_request_id(request.request_id)
         order = Order(
             product_id=request.product_id,
             customer=Customer(
@@ -178,35 +191,36 @@ class AccountServicer(PendingAccountService):
             username=request.username,
             password=request.password,
         )
-        fingerprint = self._manager.fingerprint(_METHOD + "CreateAccount", fingerprint_bytes(request))
-        view, generated = await self._manager.create(
-            order, request_id=request.request_id, fingerprint=fingerprint, timeout_s=context.time_remaining()
+        result = await self._accounts.orders.create(
+            order,
+            request_id=request.request_id,
+            fingerprint=self._fingerprint("CreateAccount", request),
+            timeout_s=context.time_remaining(),
         )
-        return accounts_pb2.CreateAccountResponse(account=account_message(view), generated_password=generated)
+        view = await self._accounts.queries.with_quotas(result.account)
+        return accounts_pb2.CreateAccountResponse(
+            account=account_message(view), generated_password=result.generated_password
+        )
 
     async def ProvisionAccount(
         self, request: accounts_pb2.ProvisionAccountRequest, context: Context
     ) -> accounts_pb2.ProvisionAccountResponse:
         _require_id("id", request.id)
-        _check_request_id(request.request_id)
-        # Not stored as an idempotent response: it may carry a generated password. Provisioning
-        # converges by itself, so a retry simply finds the account ACTIVE.
-        result: list[accounts_pb2.ProvisionAccountResponse] = []
+        self._accounts.request_ids.check(request.request_id)
+        # No request-id record: the reply may carry a generated password, which is never kept.
+        # Provisioning converges by itself, so a retry simply finds the account ACTIVE.
+        password: list[str] = []
 
-        async def work() -> bytes:
-            view, generated = await self._manager.provision_locked(request.id, request.request_id)
-            result.append(
-                accounts_pb2.ProvisionAccountResponse(
-                    account=account_message(view), generated_password=generated
-                )
-            )
-            return b""
+        async def run(held: HeldAccount) -> bytes:
+            result = await self._accounts.commands.provision(held, request.request_id)
+            password.append(result.generated_password)
+            return result.account.id.encode()
 
-        await self._manager.run_exclusive(request.id, "", "", "", work, timeout_s=context.time_remaining())
-        if not result:  # pragma: no cover - run_exclusive returns only after work ran
-            view = await self._manager.get(request.id)
-            return accounts_pb2.ProvisionAccountResponse(account=account_message(view))
-        return result[0]
+        await self._accounts.exclusive.run(request.id, "", "", "", run, timeout_s=context.time_remaining())
+        view = await self._accounts.queries.get(request.id)
+        return accounts_pb2.ProvisionAccountResponse(
+            account=account_message(view), generated_password=password[0] if password else ""
+        )
 
     async def GetAccount(
         self, request: accounts_pb2.GetAccountRequest, context: Context
@@ -220,7 +234,7 @@ class AccountServicer(PendingAccountService):
             violations = Violations()
             violations.add("view", f"unknown view {request.view}")
             violations.raise_if_any()
-        view = await self._manager.get(request.id)
+        view = await self._accounts.queries.get(request.id)
         live = None
         # The client area exists only while there is a Comet user to read: ACTIVE or SUSPENDED.
         if request.view == accounts_pb2.ACCOUNT_VIEW_FULL and view.account.status in (
@@ -255,7 +269,7 @@ class AccountServicer(PendingAccountService):
             status=status,
             customer_reference=request.customer_reference,
         )
-        views, token = await self._manager.list_accounts(where, request.page_size, request.page_token)
+        views, token = await self._accounts.queries.page(where, request.page_size, request.page_token)
         return accounts_pb2.ListAccountsResponse(
             accounts=[account_message(view) for view in views], next_page_token=token
         )
@@ -263,82 +277,82 @@ class AccountServicer(PendingAccountService):
     async def SuspendAccount(
         self, request: accounts_pb2.SuspendAccountRequest, context: Context
     ) -> accounts_pb2.SuspendAccountResponse:
-        _require_id("id", request.id)
-
-        async def work() -> accounts_pb2.SuspendAccountResponse:
-            view = await self._manager.suspend_locked(request.id, request.reason, request.request_id)
-            return accounts_pb2.SuspendAccountResponse(account=account_message(view))
-
-        return await self._exclusive(
-            "SuspendAccount", request, request.id, accounts_pb2.SuspendAccountResponse, work, context
+        commands = self._accounts.commands
+        return await self._command(
+            "SuspendAccount",
+            request,
+            request.id,
+            lambda held: commands.suspend(held, request.reason, request.request_id),
+            accounts_pb2.SuspendAccountResponse,
+            context,
         )
 
     async def UnsuspendAccount(
         self, request: accounts_pb2.UnsuspendAccountRequest, context: Context
     ) -> accounts_pb2.UnsuspendAccountResponse:
-        _require_id("id", request.id)
-
-        async def work() -> accounts_pb2.UnsuspendAccountResponse:
-            view = await self._manager.unsuspend_locked(request.id, request.request_id)
-            return accounts_pb2.UnsuspendAccountResponse(account=account_message(view))
-
-        return await self._exclusive(
-            "UnsuspendAccount", request, request.id, accounts_pb2.UnsuspendAccountResponse, work, context
+        commands = self._accounts.commands
+        return await self._command(
+            "UnsuspendAccount",
+            request,
+            request.id,
+            lambda held: commands.unsuspend(held, request.request_id),
+            accounts_pb2.UnsuspendAccountResponse,
+            context,
         )
 
     async def TerminateAccount(
         self, request: accounts_pb2.TerminateAccountRequest, context: Context
     ) -> accounts_pb2.TerminateAccountResponse:
-        _require_id("id", request.id)
-
-        async def work() -> accounts_pb2.TerminateAccountResponse:
-            view = await self._manager.terminate_locked(
-                request.id,
+        commands = self._accounts.commands
+        return await self._command(
+            "TerminateAccount",
+            request,
+            request.id,
+            lambda held: commands.terminate(
+                held,
                 uninstall=request.uninstall_clients,
                 remove_config=request.remove_config_files,
                 request_id=request.request_id,
-            )
-            return accounts_pb2.TerminateAccountResponse(account=account_message(view))
-
-        return await self._exclusive(
-            "TerminateAccount", request, request.id, accounts_pb2.TerminateAccountResponse, work, context
+            ),
+            accounts_pb2.TerminateAccountResponse,
+            context,
         )
 
     async def ChangePassword(
         self, request: accounts_pb2.ChangePasswordRequest, context: Context
     ) -> accounts_pb2.ChangePasswordResponse:
-        _require_id("id", request.id)
-
-        async def work() -> accounts_pb2.ChangePasswordResponse:
-            view = await self._manager.change_password_locked(
-                request.id, request.new_password, request.request_id
-            )
-            return accounts_pb2.ChangePasswordResponse(account=account_message(view))
-
-        return await self._exclusive(
-            "ChangePassword", request, request.id, accounts_pb2.ChangePasswordResponse, work, context
+        commands = self._accounts.commands
+        return await self._command(
+            "ChangePassword",
+            request,
+            request.id,
+            lambda held: commands.change_password(held, request.new_password, request.request_id),
+            accounts_pb2.ChangePasswordResponse,
+            context,
         )
 
     async def ChangePackage(
         self, request: accounts_pb2.ChangePackageRequest, context: Context
     ) -> accounts_pb2.ChangePackageResponse:
-        _require_id("id", request.id)
-
-        async def work() -> accounts_pb2.ChangePackageResponse:
-            view = await self._manager.change_package_locked(
-                request.id, request.product_id, dict(request.options), request.request_id
-            )
-            return accounts_pb2.ChangePackageResponse(account=account_message(view))
-
-        return await self._exclusive(
-            "ChangePackage", request, request.id, accounts_pb2.ChangePackageResponse, work, context
+        commands = self._accounts.commands
+        return await self._command(
+            "ChangePackage",
+            request,
+            request.id,
+            lambda held: commands.change_package(
+                held, request.product_id, dict(request.options), request.request_id
+            ),
+            accounts_pb2.ChangePackageResponse,
+            context,
         )
 
     async def ListAccountEvents(
         self, request: accounts_pb2.ListAccountEventsRequest, context: Context
     ) -> accounts_pb2.ListAccountEventsResponse:
         _require_id("account_id", request.account_id)
-        events, token = await self._manager.events(request.account_id, request.page_size, request.page_token)
+        events, token = await self._accounts.queries.events(
+            request.account_id, request.page_size, request.page_token
+        )
         return accounts_pb2.ListAccountEventsResponse(
             events=[event_message(event) for event in events], next_page_token=token
         )
@@ -368,7 +382,7 @@ class AccountServicer(PendingAccountService):
         self, request: accounts_pb2.CreateLoginSessionRequest, context: Context
     ) -> accounts_pb2.CreateLoginSessionResponse:
         _require_id("id", request.id)
-        view = await self._manager.get(request.id)
+        view = await self._accounts.queries.get(request.id)
         session = await start_login_session(self._clients, view.account, timeout_s=context.time_remaining())
         return accounts_pb2.CreateLoginSessionResponse(
             session_key=session.key,
@@ -391,7 +405,7 @@ class AccountServicer(PendingAccountService):
             violations.add("platform", f"required: one of {known}")
         violations.raise_if_any()
         assert platform is not None
-        view = await self._manager.get(request.id)
+        view = await self._accounts.queries.get(request.id)
         # Chunks are relayed as they arrive; each yield waits for the transport, so at most a
         # chunk or two is held here however large the installer (see tests/client_area).
         async with open_installer(
@@ -410,9 +424,7 @@ class AccountServicer(PendingAccountService):
     async def ImportAccounts(
         self, request: accounts_pb2.ImportAccountsRequest, context: Context
     ) -> accounts_pb2.ImportAccountsResponse:
-        _check_request_id(request.request_id)
-        method = _METHOD + "ImportAccounts"
-        fingerprint = self._manager.fingerprint(method, fingerprint_bytes(request))
+        fingerprint = self._fingerprint("ImportAccounts", request)
 
         async def work() -> bytes:
             result = await self._importer.run(
@@ -421,7 +433,9 @@ class AccountServicer(PendingAccountService):
             data: bytes = _import_message(result).SerializeToString(deterministic=True)
             return data
 
-        data = await self._importer.once(method, request.request_id, fingerprint, work)
+        data = await self._accounts.request_ids.once(
+            _METHOD + "ImportAccounts", request.request_id, fingerprint, work
+        )
         return accounts_pb2.ImportAccountsResponse.FromString(data)
 
 

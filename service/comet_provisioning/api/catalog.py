@@ -8,7 +8,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from comet_provisioning.core.catalog import chosen_options, unit_for
 from comet_provisioning.core.models import ModuleSettingsSpec, OptionSpec, Product, ProductSpec
 from comet_provisioning.core.products import ProductManager
-from comet_provisioning.store import Database, SecretBox
+from comet_provisioning.crypto import SecretBox
+from comet_provisioning.store import Database
 
 from .convert import Context, enum_in, remaining_s, timestamp
 from .idempotency import idempotent, unless_replayed

@@ -10,7 +10,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from comet_provisioning.core.errors import ServiceError
 from comet_provisioning.core.idempotency import once
-from comet_provisioning.store import Database, SecretBox
+from comet_provisioning.crypto import SecretBox
+from comet_provisioning.store import Database
 from comet_provisioning.store.idempotency import lookup
 
 __all__ = ["fingerprint_bytes", "idempotent", "replayed", "unless_replayed"]

@@ -17,7 +17,7 @@ from comet_provisioning.core.models import (
 )
 from comet_provisioning.core.server_health import Health
 from comet_provisioning.core.servers import DEFAULT_TEST_TIMEOUT_S, ServerManager
-from comet_provisioning.store import SecretBox
+from comet_provisioning.crypto import SecretBox
 
 from .convert import Context, enum_in, remaining_s, timestamp
 from .idempotency import idempotent, unless_replayed

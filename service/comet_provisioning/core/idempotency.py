@@ -6,7 +6,8 @@ the write and returns the serialized response; both commit together with the ide
 
 from __future__ import annotations
 
-from comet_provisioning.store import Database, RequestIdReused, SecretBox, run_once
+from comet_provisioning.crypto import SecretBox
+from comet_provisioning.store import Database, RequestIdReused, run_once
 from comet_provisioning.store.idempotency import Work
 
 from .errors import ErrorKind, FieldViolation, ServiceError, Violations

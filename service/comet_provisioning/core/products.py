@@ -94,6 +94,11 @@ class ProductManager:
         await rows.insert_product(conn, record)
         return record
 
+    async def product(self, product_id: str) -> Product:
+        """One product, read on its own (NOT_FOUND when there is none)."""
+        async with self._servers.db.read_one() as conn:
+            return await self.get_product(conn, product_id)
+
     async def get_product(
         self, conn: AsyncConnection, product_id: str, *, for_update: bool = False
     ) -> Product:

@@ -3,7 +3,7 @@ FAILED_PRECONDITION (SECRET_UNREADABLE, naming the server or account), never an 
 
 from __future__ import annotations
 
-from comet_provisioning.store.crypto import SecretBox, SecretUnreadable
+from comet_provisioning.crypto import SecretBox, SecretUnreadable
 
 from .errors import ErrorKind, ServiceError
 

@@ -23,7 +23,8 @@ from comet_provisioning.comet.config import CometServerConfig
 from comet_provisioning.comet.errors import CometError
 from comet_provisioning.comet.registry import CometClientRegistry
 from comet_provisioning.comet.server_info import ServerInfo
-from comet_provisioning.store import Database, SecretBox, utcnow
+from comet_provisioning.crypto import SecretBox
+from comet_provisioning.store import Database, utcnow
 from comet_provisioning.store import accounts as account_rows
 from comet_provisioning.store import products as product_rows
 from comet_provisioning.store import servers as rows
@@ -280,6 +281,11 @@ class ServerManager:
         await rows.insert_server(conn, record)
         name_server(record.id, record.display_name)
         return record
+
+    async def server(self, server_id: str) -> Server:
+        """One server, read on its own (NOT_FOUND when there is none)."""
+        async with self.db.read() as conn:
+            return await self.get_server(conn, server_id)
 
     async def get_server(self, conn: AsyncConnection, server_id: str, *, for_update: bool = False) -> Server:
         if not server_id:

@@ -7,7 +7,6 @@ transaction (`Database.transaction()` / `Database.read()`), so one request's wri
 from __future__ import annotations
 
 from . import accounts, idempotency, products, servers
-from .crypto import SecretBox, SecretKeyError, SecretUnreadable, generate_key, load_key, load_previous_keys
 from .database import Database, DatabaseUnavailable, UnsupportedDatabaseUrl, open_database
 from .idempotency import RequestIdReused, run_once, transact
 from .migrate import SchemaUnknown, current_revision, head_revision, upgrade
@@ -21,19 +20,13 @@ __all__ = [
     "ProductRecord",
     "RequestIdReused",
     "SchemaUnknown",
-    "SecretBox",
-    "SecretKeyError",
-    "SecretUnreadable",
     "ServerGroupRecord",
     "ServerRecord",
     "UnsupportedDatabaseUrl",
     "accounts",
     "current_revision",
-    "generate_key",
     "head_revision",
     "idempotency",
-    "load_key",
-    "load_previous_keys",
     "open_database",
     "products",
     "run_once",

@@ -16,11 +16,23 @@ from sqlalchemy import delete, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from comet_provisioning.core.request_records import RequestIdTaken
+from comet_provisioning.core.request_records import StoredResponse as CoreStoredResponse
+
 from .database import Database
 from .schema import idempotency_keys
 from .types import utcnow
 
-__all__ = ["RequestIdReused", "StoredResponse", "lookup", "prune", "remember", "run_once", "transact"]
+__all__ = [
+    "RequestIdReused",
+    "SqlRequestRecords",
+    "StoredResponse",
+    "lookup",
+    "prune",
+    "remember",
+    "run_once",
+    "transact",
+]
 
 Work = Callable[[AsyncConnection], Awaitable[bytes]]
 
@@ -130,3 +142,28 @@ async def prune(db: Database, older_than: dt.timedelta) -> int:
             delete(idempotency_keys).where(idempotency_keys.c.create_time < utcnow() - older_than)
         )
     return int(result.rowcount or 0)
+
+
+class SqlRequestRecords:
+    """RequestRecords (core/request_records.py) over one connection."""
+
+    __slots__ = ("_conn",)
+
+    def __init__(self, conn: AsyncConnection) -> None:
+        self._conn = conn
+
+    async def lookup(self, method: str, request_id: str) -> CoreStoredResponse | None:
+        stored = await lookup(self._conn, method, request_id)
+        return None if stored is None else CoreStoredResponse(stored.fingerprint, stored.response)
+
+    async def remember(self, method: str, request_id: str, fingerprint: str, response: bytes) -> None:
+        try:
+            await remember(self._conn, method, request_id, fingerprint, response)
+        except IntegrityError as exc:
+            raise RequestIdTaken(request_id) from exc
+
+    async def prune(self, older_than: dt.datetime) -> int:
+        result = await self._conn.execute(
+            delete(idempotency_keys).where(idempotency_keys.c.create_time < older_than)
+        )
+        return int(result.rowcount or 0)

@@ -17,7 +17,8 @@ from dataclasses import dataclass, field
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from .crypto import SecretBox, SecretUnreadable
+from comet_provisioning.crypto import SecretBox, SecretUnreadable
+
 from .database import Database
 from .facts import get_facts, lock_facts, put_fact
 from .schema import accounts, servers

@@ -7,9 +7,10 @@ import datetime as dt
 from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from .schema import servers
 from .schema_usage import usage_syncs
 
-__all__ = ["last_sync_times", "record_sync"]
+__all__ = ["SqlUsageSyncs", "last_sync_times", "record_sync"]
 
 
 async def record_sync(
@@ -46,3 +47,36 @@ async def last_sync_times(conn: AsyncConnection) -> dict[str, dt.datetime]:
         usage_syncs.c.last_sync_time.is_not(None)
     )
     return {row.server_id: row.last_sync_time for row in await conn.execute(query)}
+
+
+class SqlUsageSyncs:
+    __slots__ = ("_conn",)
+
+    def __init__(self, conn: AsyncConnection) -> None:
+        self._conn = conn
+
+    async def record(
+        self,
+        server_id: str,
+        *,
+        attempt_time: dt.datetime,
+        ok: bool,
+        error: str = "",
+        accounts_updated: int = 0,
+        accounts_missing: int = 0,
+    ) -> None:
+        await record_sync(
+            self._conn,
+            server_id,
+            when=attempt_time,
+            ok=ok,
+            error=error,
+            updated=accounts_updated,
+            missing=accounts_missing,
+        )
+
+    async def last_sync_times(self) -> dict[str, dt.datetime]:
+        return await last_sync_times(self._conn)
+
+    async def server_ids(self) -> list[str]:
+        return [row.id for row in await self._conn.execute(select(servers.c.id).order_by(servers.c.id))]

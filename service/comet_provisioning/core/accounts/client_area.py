@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from comet_provisioning.comet import CometError
-from comet_provisioning.store.account_records import Account
+from comet_provisioning.core.accounts.model import Account
 
 from .jobs import JobRecord, job_record, recent_jobs_query
 from .ports import CometClients

@@ -6,8 +6,8 @@ from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 from comet_provisioning.comet import CometClient, CometError
+from comet_provisioning.core.accounts.model import Account
 from comet_provisioning.core.comet_errors import to_service_error
-from comet_provisioning.store.account_records import Account
 
 from .ports import CometClients
 

@@ -18,10 +18,10 @@ import dataclasses
 from collections.abc import Awaitable, Callable
 
 from comet_provisioning.comet import CometClient, CometError, CometUserNotFound
+from comet_provisioning.core.accounts.model import Account, LimitsState, Origin, StepState
 from comet_provisioning.core.comet_errors import to_service_error
 from comet_provisioning.core.errors import ErrorKind, ServiceError
 from comet_provisioning.core.models import Product
-from comet_provisioning.store.account_records import Account, LimitsState, Origin, StepState
 
 from . import usernames
 from .journal import Journal

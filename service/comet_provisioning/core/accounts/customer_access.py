@@ -14,9 +14,9 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 from comet_provisioning.comet import ClientDownload, CometError
+from comet_provisioning.core.accounts.model import Account, Status
 from comet_provisioning.core.comet_errors import to_service_error
 from comet_provisioning.core.errors import ErrorKind, ServiceError
-from comet_provisioning.store.account_records import Account, Status
 
 from .ports import CometClients
 

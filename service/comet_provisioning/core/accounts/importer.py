@@ -17,24 +17,12 @@ running at the same time on another replica, adopts nothing new.
 from __future__ import annotations
 
 import datetime as dt
-import hmac
 import uuid
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncConnection
-
 from comet_provisioning.comet import CometClient, CometError
-from comet_provisioning.core.catalog import OPTION_KINDS
-from comet_provisioning.core.comet_errors import to_service_error
-from comet_provisioning.core.errors import ErrorKind, FieldViolation, ServiceError, Violations
-from comet_provisioning.core.models import Product, Server
-from comet_provisioning.core.products import ProductManager
-from comet_provisioning.store import account_rows as rows
-from comet_provisioning.store import idempotency
-from comet_provisioning.store.account_records import (
+from comet_provisioning.core.accounts.model import (
     Account,
     Customer,
     LimitsState,
@@ -42,11 +30,17 @@ from comet_provisioning.store.account_records import (
     Status,
     StepState,
 )
-from comet_provisioning.store.database import Database
-from comet_provisioning.store.types import utcnow
+from comet_provisioning.core.catalog import OPTION_KINDS
+from comet_provisioning.core.clock import Clock, SystemClock
+from comet_provisioning.core.comet_errors import to_service_error
+from comet_provisioning.core.errors import ErrorKind, ServiceError, Violations
+from comet_provisioning.core.keyed_locks import KeyedLocks
+from comet_provisioning.core.models import Product, Server
+from comet_provisioning.core.unit_of_work import Store
 
-from .guard import KeyedLocks
 from .journal import Journal
+from .model import UsernameTaken
+from .ports import Products
 from .profile import comet_vault_ids
 from .usage import profile_quotas
 
@@ -59,9 +53,9 @@ _GENERIC_OPTIONS = ("number_of_devices", "protected_item_quota_gb", "storage_vau
 class Servers(Protocol):
     async def client(self, server_id: str) -> CometClient: ...
 
-    async def get_server(
-        self, conn: AsyncConnection, server_id: str, *, for_update: bool = False
-    ) -> Server: ...
+    async def server(self, server_id: str) -> Server:
+        """NOT_FOUND when there is no such server."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -149,39 +143,14 @@ def _adopted(
 
 
 class AccountImporter:
-    def __init__(self, db: Database, servers: Servers, products: ProductManager) -> None:
-        self._db = db
+    def __init__(
+        self, store: Store, servers: Servers, products: Products, *, clock: Clock | None = None
+    ) -> None:
+        self._store = store
         self._servers = servers
         self._products = products
+        self._clock = clock or SystemClock()
         self._locks = KeyedLocks()
-
-    async def once(
-        self, method: str, request_id: str, fingerprint: str, work: Callable[[], Awaitable[bytes]]
-    ) -> bytes:
-        """AIP-155 without holding a transaction over Comet calls: a stored outcome is replayed,
-        otherwise `work` runs and its (serialized) response is remembered. A twin running at the
-        same moment adopts nothing twice (see the module docstring), so this is safe."""
-        if request_id:
-            async with self._db.read() as conn:
-                stored = await idempotency.lookup(conn, method, request_id)
-            if stored is not None:
-                if not hmac.compare_digest(stored.fingerprint, fingerprint):
-                    raise ServiceError(
-                        ErrorKind.INVALID_ARGUMENT,
-                        "REQUEST_ID_REUSED",
-                        f"request id {request_id!r} was already used for a different request",
-                        metadata={"method": method, "request_id": request_id},
-                        violations=[FieldViolation("request_id", "already used for a different request")],
-                    )
-                return stored.response
-        data = await work()
-        if request_id:
-            try:
-                async with self._db.transaction() as conn:
-                    await idempotency.remember(conn, method, request_id, fingerprint, data)
-            except IntegrityError:
-                pass  # a twin remembered its outcome first; both are valid outcomes
-        return data
 
     async def run(
         self, server_id: str, product_id: str, *, dry_run: bool, request_id: str = ""
@@ -192,9 +161,8 @@ class AccountImporter:
         if not product_id and not dry_run:
             violations.add("product_id", "required unless dry_run")
         violations.raise_if_any()
-        async with self._db.read() as conn:
-            server = await self._servers.get_server(conn, server_id)
-            product = await self._product(conn, product_id) if product_id else None
+        server = await self._servers.server(server_id)
+        product = await self._product(product_id) if product_id else None
         if product is not None and product.server_group_id != (server.server_group_id or ""):
             raise ServiceError(
                 ErrorKind.FAILED_PRECONDITION,
@@ -210,9 +178,9 @@ class AccountImporter:
         async with self._locks.hold(server_id):
             return await self._run(server_id, product, dry_run=dry_run, request_id=request_id)
 
-    async def _product(self, conn: AsyncConnection, product_id: str) -> Product:
+    async def _product(self, product_id: str) -> Product:
         try:
-            return await self._products.get_product(conn, product_id)
+            return await self._products.product(product_id)
         except ServiceError as err:
             if err.kind is ErrorKind.NOT_FOUND:
                 raise ServiceError(
@@ -228,8 +196,8 @@ class AccountImporter:
             users = await client.list_users_full(timeout_s=LIST_TIMEOUT_S)
         except CometError as err:
             raise to_service_error(err, server_id) from err
-        async with self._db.read() as conn:
-            placed = await rows.accounts_on_server(conn, server_id)
+        async with self._store.read() as uow:
+            placed = await uow.accounts.on_server(server_id)
         live = [a for a in placed if a.status is not Status.TERMINATED and a.username]
         tracked = {a.username for a in live}
         result = ImportResult(
@@ -240,7 +208,7 @@ class AccountImporter:
             ),
             already_tracked=sum(1 for name in users if name in tracked),
         )
-        now = utcnow()
+        now = self._clock.now()
         for username in sorted(users):
             profile = users[username]
             if username in tracked or not isinstance(profile, dict):
@@ -256,10 +224,10 @@ class AccountImporter:
             journal = Journal(account.id, "import", request_id)
             journal.note("adopt", "SUCCEEDED", f"adopted Comet user {username} as {status.value}")
             try:
-                async with self._db.transaction() as conn:
-                    await rows.insert_account(conn, account)
-                    await rows.add_events(conn, journal.take())
-            except IntegrityError:
+                async with self._store.write() as uow:
+                    await uow.accounts.add(account)
+                    await uow.events.add(journal.take())
+            except UsernameTaken:
                 result.already_tracked += 1  # adopted meanwhile by a twin (another replica)
                 continue
             result.users.append(ImportedUser(username, account.id, status, account.options))

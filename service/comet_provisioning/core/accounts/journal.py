@@ -12,7 +12,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from comet_provisioning.store.account_records import Event
+from comet_provisioning.core.accounts.model import Event
 
 SUCCEEDED = "SUCCEEDED"
 SKIPPED = "SKIPPED"

@@ -10,18 +10,17 @@ that both find it absent write the same policy, not two.
 from __future__ import annotations
 
 from comet_provisioning.comet import CometClient
+from comet_provisioning.core.keyed_locks import KeyedLocks
 from comet_provisioning.core.models import Product
-from comet_provisioning.store import account_rows as rows
-from comet_provisioning.store.database import Database
+from comet_provisioning.core.unit_of_work import Store
 
-from .guard import KeyedLocks
 from .journal import Journal
 from .profile import created_policy, created_policy_id
 
 
 class PolicyGroups:
-    def __init__(self, db: Database) -> None:
-        self._db = db
+    def __init__(self, store: Store) -> None:
+        self._store = store
         self._locks = KeyedLocks()
         self._known: set[tuple[str, str]] = set()
 
@@ -33,8 +32,8 @@ class PolicyGroups:
         async with self._locks.hold(key):
             if key in self._known:
                 return
-            async with self._db.read() as conn:
-                known = await rows.policy_known(conn, server_id, policy_id)
+            async with self._store.read_one() as uow:
+                known = await uow.policies.known(server_id, policy_id)
             if not known:
                 with journal.step("ensure_policy", "policies/get") as outcome:
                     exists = await client.get_policy(policy_id) is not None
@@ -42,6 +41,6 @@ class PolicyGroups:
                 if not exists:
                     with journal.step("ensure_policy", "policies/set"):
                         await client.set_policy(policy_id, created_policy(product.name))
-                async with self._db.transaction() as conn:
-                    await rows.mark_policy(conn, server_id, policy_id, product.id)
+                async with self._store.write() as uow:
+                    await uow.policies.mark(server_id, policy_id, product.id)
             self._known.add(key)

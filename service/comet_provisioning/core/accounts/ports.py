@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Protocol
 
 from comet_provisioning.comet import CometClient
+from comet_provisioning.core.models import Product
 
 
 class CometClients(Protocol):
@@ -18,3 +19,9 @@ class CometClients(Protocol):
         ...
 
     def server_down(self, server_id: str) -> bool: ...
+
+
+class Products(Protocol):
+    async def product(self, product_id: str) -> Product:
+        """NOT_FOUND when there is no such product."""
+        ...

@@ -34,36 +34,31 @@ import logging
 import secrets
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncConnection
-
 from comet_provisioning.comet import CometClient, CometError
+from comet_provisioning.core.clock import Clock, SystemClock
 from comet_provisioning.core.errors import ServiceError
 from comet_provisioning.core.models import Product
 from comet_provisioning.core.secrets import open_account_password
-from comet_provisioning.store import account_rows as rows
-from comet_provisioning.store.account_records import Account, Failure, LimitsState, Origin, Status, StepState
-from comet_provisioning.store.crypto import SecretBox
-from comet_provisioning.store.database import Database
-from comet_provisioning.store.types import utcnow
+from comet_provisioning.core.unit_of_work import Store
+from comet_provisioning.crypto import SecretBox
 
 from .comet_calls import account_client, comet_call
 from .comet_user import CometUsers, Run, no_attempt, owned, settle
 from .desired import desired_profile
 from .journal import Journal
+from .leases import HeldAccount
+from .model import Account, Failure, LimitsState, Origin, StaleAccount, Status, StepState
 from .ownership import Ownership
 from .policy_groups import PolicyGroups
 from .ports import CometClients
 from .profile import apply_quotas, comet_vault_ids, set_suspended
+from .repository import LeaseClaim
 from .retry_schedule import RetrySchedule, is_transient
 from .server_choice import ServerChoice
 
 log = logging.getLogger("comet_provisioning.accounts")
 
 DEFAULT_PASSWORD_RETENTION = dt.timedelta(days=7)
-
-
-class CreateRequestTaken(Exception):
-    """Inserting a new account lost to a concurrent order with the same request id."""
 
 
 @dataclasses.dataclass
@@ -75,32 +70,34 @@ class ProvisionResult:
 class Provisioner:
     def __init__(
         self,
-        db: Database,
+        store: Store,
         box: SecretBox,
         clients: CometClients,
-        owner: str,
-        lease_ttl: dt.timedelta,
         *,
         schedule: RetrySchedule | None = None,
         password_retention: dt.timedelta = DEFAULT_PASSWORD_RETENTION,
+        clock: Clock | None = None,
     ) -> None:
-        self._db = db
+        self._store = store
         self._box = box
         self._clients = clients
-        self._owner = owner
-        self._lease_ttl = lease_ttl
         self._schedule = schedule or RetrySchedule()
         self._password_retention = password_retention
-        self._policies = PolicyGroups(db)
-        self._choice = ServerChoice(db, clients)
+        self._clock = clock or SystemClock()
+        self._policies = PolicyGroups(store)
+        self._choice = ServerChoice(store, clients)
         self._users = CometUsers(clients, self._choice, self._policies, self.save, self.open_password)
 
     # -- persistence ------------------------------------------------------------------------------
 
-    async def save(self, account: Account, journal: Journal, *, release_lease: bool = False) -> Account:
-        async with self._db.transaction() as conn:
-            saved = await rows.save_account(conn, account, release_lease=release_lease)
-            await rows.add_events(conn, journal.take())
+    async def save(self, account: Account, journal: Journal, *, held: HeldAccount | None = None) -> Account:
+        """Writes the account and the journal's events together; with `held`, the account's lease
+        ends in the same write."""
+        async with self._store.write() as uow:
+            saved = await uow.accounts.save(account, end_lease=held is not None)
+            await uow.events.add(journal.take())
+        if held is not None:
+            held.lease_ended_by_write()
         return saved
 
     def seal_password(self, account_id: str, password: str) -> bytes:
@@ -123,28 +120,13 @@ class Provisioner:
 
     # -- a new order ------------------------------------------------------------------------------
 
-    async def record_and_place(self, account: Account, product: Product, journal: Journal) -> Account:
+    async def record_and_place(
+        self, account: Account, product: Product, journal: Journal, lease: LeaseClaim
+    ) -> Account:
         """Inserts a new order already placed, its username reserved, add-user ATTEMPTED and this
-        process's lease on it: one transaction. Raises CreateRequestTaken if a concurrent order
-        with the same request id won."""
-        account = self._with_password(account)
-        lease_until = utcnow() + self._lease_ttl
-
-        async def insert(conn: AsyncConnection, placed: Account) -> Account:
-            await rows.insert_account(conn, placed, lease_owner=self._owner, lease_until=lease_until)
-            return placed
-
-        async def request_id_taken() -> None:
-            if account.create_request_id:
-                async with self._db.read_one() as conn:
-                    if await rows.get_by_create_request(conn, account.create_request_id) is not None:
-                        raise CreateRequestTaken(account.create_request_id)
-
-        # The order's events are written with the account's final state (one write fewer on the
-        # hot path); after a crash in between, the resumed run logs what it does.
-        return await self._choice.place(
-            account, product, journal, set(), write=insert, on_conflict=request_id_taken, log_events=False
-        )
+        process's lease on it: one transaction. RequestIdTaken if a concurrent order with the
+        same request id won."""
+        return await self._choice.place(self._with_password(account), product, journal, set(), lease=lease)
 
     # -- the whole run ----------------------------------------------------------------------------
 
@@ -154,6 +136,7 @@ class Provisioner:
         product: Product,
         journal: Journal,
         *,
+        held: HeldAccount,
         placed_now: bool = False,
         caller: bool = True,
     ) -> ProvisionResult:
@@ -176,9 +159,11 @@ class Provisioner:
         except ServiceError as err:
             await self._after_failure(account, product, journal, step, err, run)
             raise
-        return await self._activate(account, journal, caller=caller)
+        return await self._activate(account, journal, held, caller=caller)
 
-    async def _activate(self, account: Account, journal: Journal, *, caller: bool) -> ProvisionResult:
+    async def _activate(
+        self, account: Account, journal: Journal, held: HeldAccount, *, caller: bool
+    ) -> ProvisionResult:
         generated = self.open_password(account) if account.password_generated else ""
         keep_sealed = bool(generated) and not caller
         account = dataclasses.replace(
@@ -190,13 +175,15 @@ class Provisioner:
             provision_deadline=None,
             provision_attempts=0,
             pending_password_enc=account.pending_password_enc if keep_sealed else None,
-            generated_password_expire_time=utcnow() + self._password_retention if keep_sealed else None,
-            provision_time=account.provision_time or utcnow(),
+            generated_password_expire_time=self._clock.now() + self._password_retention
+            if keep_sealed
+            else None,
+            provision_time=account.provision_time or self._clock.now(),
         )
         journal.note(
             "activate", "SUCCEEDED", "generated password kept for the next reply" if keep_sealed else ""
         )
-        saved = await self.save(account, journal, release_lease=True)
+        saved = await self.save(account, journal, held=held)
         return ProvisionResult(saved, "" if keep_sealed else generated)
 
     async def hand_over_password(self, account: Account, journal: Journal) -> tuple[Account, str]:
@@ -222,7 +209,7 @@ class Provisioner:
         err.metadata.setdefault("step", step)
         if run.placed_now and not run.sent and account.add_user is StepState.ATTEMPTED:
             account = no_attempt(account)  # this run's add-user never went out
-        now = utcnow()
+        now = self._clock.now()
         failure = Failure(step=step, reason=err.reason, message=err.message)
         deadline = account.provision_deadline or self._schedule.deadline(now)
         if is_transient(err) and now < deadline:
@@ -248,7 +235,7 @@ class Provisioner:
             account = await self._contain(account, product, journal)
         try:
             await self.save(account, journal)
-        except rows.StaleAccount:  # pragma: no cover - the guard makes this unreachable
+        except StaleAccount:  # pragma: no cover - the guard makes this unreachable
             log.warning("could not record a failure: the account changed", extra={"account_id": account.id})
 
     async def contain(self, account: Account, product: Product | None, journal: Journal) -> Account:
@@ -291,7 +278,7 @@ class Provisioner:
                     "a Comet user could be neither limited nor suspended",
                     extra={"account_id": account.id, "reason": err.reason},
                 )
-            now = utcnow()
+            now = self._clock.now()
             attempts = account.provision_attempts + 1
             journal.note("contain", "FAILED", str(err)[:500])
             return dataclasses.replace(

@@ -10,8 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from comet_provisioning.store import account_rows as rows
-from comet_provisioning.store.database import Database
+from comet_provisioning.core.unit_of_work import Store
 
 __all__ = ["prune_events", "prune_events_forever"]
 
@@ -20,16 +19,16 @@ log = logging.getLogger("comet_provisioning.accounts")
 SWEEP_INTERVAL_S = 300.0
 
 
-async def prune_events(db: Database, keep: int) -> int:
+async def prune_events(store: Store, keep: int) -> int:
     """Trims every account's log to `keep` events; returns how many accounts were trimmed."""
-    async with db.transaction() as conn:
-        return await rows.prune_all_events(conn, keep)
+    async with store.write() as uow:
+        return await uow.events.prune(keep)
 
 
-async def prune_events_forever(db: Database, keep: int, interval_s: float = SWEEP_INTERVAL_S) -> None:
+async def prune_events_forever(store: Store, keep: int, interval_s: float = SWEEP_INTERVAL_S) -> None:
     while True:
         try:
-            trimmed = await prune_events(db, keep)
+            trimmed = await prune_events(store, keep)
             if trimmed:
                 log.info("event logs trimmed", extra={"accounts": trimmed, "keep": keep})
         except Exception:

@@ -8,32 +8,22 @@ original module's `_NNNN` suffix. The same transaction marks add-user ATTEMPTED 
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
-
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from comet_provisioning.comet import CometClient
 from comet_provisioning.core.errors import ErrorKind, ServiceError
+from comet_provisioning.core.keyed_locks import KeyedLocks
 from comet_provisioning.core.models import Product
-from comet_provisioning.store import account_rows as rows
-from comet_provisioning.store.account_records import Account, StepState
-from comet_provisioning.store.database import Database
+from comet_provisioning.core.unit_of_work import Store, UnitOfWork
 
 from . import usernames
-from .guard import KeyedLocks
 from .journal import Journal
+from .model import Account, StepState, UsernameTaken
 from .ownership import max_call_ms
 from .placement import Candidate, rank, why_none
 from .ports import CometClients
+from .repository import GroupPlacement, LeaseClaim
 
 MAX_NAME_ATTEMPTS = 20
-
-
-@dataclasses.dataclass(frozen=True)
-class Group:
-    rule: str
-    failover: bool
 
 
 def _attempted_on(account: Account, server_id: str, name: str, client: CometClient | None) -> Account:
@@ -53,8 +43,8 @@ def _attempted_on(account: Account, server_id: str, name: str, client: CometClie
 
 
 class ServerChoice:
-    def __init__(self, db: Database, clients: CometClients) -> None:
-        self._db = db
+    def __init__(self, store: Store, clients: CometClients) -> None:
+        self._store = store
         self._clients = clients
         self._group_locks = KeyedLocks()
 
@@ -66,13 +56,14 @@ class ServerChoice:
         excluded: set[str],
         *,
         name: str = "",
-        write: Any = None,
-        on_conflict: Any = None,
-        log_events: bool = True,
+        lease: LeaseClaim | None = None,
     ) -> Account:
         """Chooses a server and reserves the username on it, add-user ATTEMPTED, in one transaction
         (unique per server among live accounts); a name held by another account gets a suffix.
-        `write(conn, placed)` stores the placed account (default: an optimistic update)."""
+
+        `lease`: the account is a new order, inserted here with this lease (its events are written
+        with its final state, one write fewer on the hot path); RequestIdTaken when a concurrent
+        order with the same request id won. Otherwise the stored account is updated."""
         base = usernames.base_username(
             account.requested_username, account.customer.email, account.customer.first_name, account.id
         )
@@ -81,27 +72,26 @@ class ServerChoice:
             for _ in range(MAX_NAME_ATTEMPTS):
                 async with self._group_locks.hold(product.server_group_id):
                     try:
-                        async with self._db.transaction() as conn:
-                            group = await self.group(product, conn)
-                            counted = await rows.live_server_counts(conn, product.server_group_id)
+                        async with self._store.write() as uow:
+                            group = await self._group_in(uow, product, lock=True)
                             everyone = [
                                 Candidate(
-                                    server_id=row["id"],
+                                    server_id=load.server_id,
                                     # The account's own reservation is not a reason to move it.
-                                    account_count=live - (1 if row["id"] == account.server_id else 0),
-                                    max_accounts=row["max_accounts"],
-                                    placement_order=row["placement_order"],
-                                    draining=bool(row["draining"]),
-                                    down=self._clients.server_down(row["id"]),
+                                    account_count=load.accounts - (load.server_id == account.server_id),
+                                    max_accounts=load.max_accounts,
+                                    placement_order=load.placement_order,
+                                    draining=load.draining,
+                                    down=self._clients.server_down(load.server_id),
                                 )
-                                for row, live in counted
+                                for load in await uow.placement.server_loads(product.server_group_id)
                             ]
                             candidates = rank(
                                 [c for c in everyone if c.server_id not in excluded], group.rule
                             )
                             if not candidates:
                                 raise _group_full(
-                                    product, account, everyone, excluded, recorded=write is None
+                                    product, account, everyone, excluded, recorded=lease is None
                                 )
                             keep = next(
                                 (c for c in candidates if c.server_id == account.server_id and not c.down),
@@ -110,15 +100,12 @@ class ServerChoice:
                             server_id = (keep or candidates[0]).server_id
                             placed = _attempted_on(account, server_id, name, self._clients.cached(server_id))
                             outcome.note = f"server {placed.server_id}, username {placed.username}"
-                            if write is None:
-                                placed = await rows.save_account(conn, placed)
+                            if lease is None:
+                                placed = await uow.accounts.save(placed)
+                                await uow.events.add(journal.take())
                             else:
-                                placed = await write(conn, placed)
-                            if log_events:
-                                await rows.add_events(conn, journal.take())
-                    except IntegrityError:
-                        if on_conflict is not None:
-                            await on_conflict()  # raises when the conflict is not the username
+                                await uow.accounts.add(placed, lease=lease)
+                    except UsernameTaken:
                         name = usernames.with_suffix(base)  # held by another account on that server
                         continue
                 return placed
@@ -129,15 +116,13 @@ class ServerChoice:
             metadata={"account_id": account.id},
         )
 
-    async def group(self, product: Product, conn: AsyncConnection | None = None) -> Group:
-        if conn is None:
-            async with self._db.read_one() as reader:
-                row = await rows.group_placement(reader, product.server_group_id, lock=False)
-        else:
-            row = await rows.group_placement(conn, product.server_group_id, lock=True)
-        if row is None:
-            return Group("LEAST_ACCOUNTS", False)
-        return Group(row["placement_rule"], bool(row["failover"]))
+    async def group(self, product: Product) -> GroupPlacement:
+        async with self._store.read_one() as uow:
+            return await self._group_in(uow, product, lock=False)
+
+    async def _group_in(self, uow: UnitOfWork, product: Product, *, lock: bool) -> GroupPlacement:
+        group = await uow.placement.group(product.server_group_id, lock=lock)
+        return group or GroupPlacement("LEAST_ACCOUNTS", failover=False)
 
 
 def _group_full(

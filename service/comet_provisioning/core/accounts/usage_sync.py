@@ -25,25 +25,22 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import select
-
 from comet_provisioning.comet import CometError
+from comet_provisioning.core.clock import Clock, SystemClock
 from comet_provisioning.core.comet_errors import to_service_error
 from comet_provisioning.core.errors import ServiceError
+from comet_provisioning.core.keyed_locks import KeyedLocks
 from comet_provisioning.core.models import Product
-from comet_provisioning.core.products import ProductManager
-from comet_provisioning.store import account_rows as rows
-from comet_provisioning.store import usage_rows
-from comet_provisioning.store.account_records import Account, Status
-from comet_provisioning.store.database import Database
-from comet_provisioning.store.schema import servers
-from comet_provisioning.store.types import utcnow
+from comet_provisioning.core.unit_of_work import Store
 
 from .desired import desired_profile
-from .guard import KeyedLocks
 from .journal import Journal
+from .leases import HeldAccount
+from .model import Account, Status
 from .ports import CometClients
+from .product_cache import RecentProducts
 from .profile import DesiredProfile, apply_quotas, drift, set_suspended, vault_ids
+from .repository import UsageReading
 from .usage import compute_usage
 
 __all__ = ["ServerSyncResult", "UsageSync", "suspension_drift", "vaults_without_quota"]
@@ -56,8 +53,8 @@ REPAIR_TIMEOUT_S = 60.0
 REPAIR_CONCURRENCY = 8
 RETRY_FIRST_S = 15.0
 
-# Runs `work` alone on an account (AccountManager.run_exclusive without a request id).
-Exclusive = Callable[[str, Callable[[], Awaitable[bytes]]], Awaitable[bytes]]
+# Runs `work` alone on an account (Exclusive.run without a request id).
+Exclusive = Callable[[str, Callable[[HeldAccount], Awaitable[bytes]]], Awaitable[bytes]]
 SyncObserver = Callable[[str, dt.datetime], None]
 
 
@@ -103,16 +100,18 @@ def _limit_vaults(vault_ids: Sequence[str], quota: int) -> Callable[[dict[str, A
 class UsageSync:
     def __init__(
         self,
-        db: Database,
+        store: Store,
         clients: CometClients,
-        products: ProductManager,
+        products: RecentProducts,
         exclusive: Exclusive,
         *,
         repair_drift: bool = False,
         repair_quotas: Callable[[Account, Product, Journal], Awaitable[None]] | None = None,
         list_timeout_s: float = LIST_TIMEOUT_S,
+        clock: Clock | None = None,
     ) -> None:
-        self._db = db
+        self._store = store
+        self._clock = clock or SystemClock()
         self._clients = clients
         self._products = products
         self._exclusive = exclusive
@@ -128,12 +127,12 @@ class UsageSync:
 
     async def last_sync_times(self) -> dict[str, dt.datetime]:
         """Server id -> when its usage was last read successfully (never-synced servers absent)."""
-        async with self._db.read() as conn:
-            return await usage_rows.last_sync_times(conn)
+        async with self._store.read() as uow:
+            return await uow.usage_syncs.last_sync_times()
 
     async def server_ids(self) -> list[str]:
-        async with self._db.read() as conn:
-            return [row.id for row in await conn.execute(select(servers.c.id).order_by(servers.c.id))]
+        async with self._store.read() as uow:
+            return await uow.usage_syncs.server_ids()
 
     # -- syncing ----------------------------------------------------------------------------------
 
@@ -157,11 +156,11 @@ class UsageSync:
         return result
 
     async def _sync(self, server_id: str) -> ServerSyncResult:
-        started = utcnow()
+        started = self._clock.now()
         try:
             client = await self._clients.client(server_id)
-            async with self._db.read() as conn:
-                tracked = await rows.accounts_on_server(conn, server_id, TRACKED)
+            async with self._store.read() as uow:
+                tracked = await uow.accounts.on_server(server_id, TRACKED)
             users = await client.list_users_full(timeout_s=self._list_timeout_s)
         except (CometError, ServiceError) as err:
             message = err.message
@@ -169,12 +168,12 @@ class UsageSync:
             result = ServerSyncResult(server_id, ok=False, sync_time=started, error=message)
             await self._record(result)
             return result
-        now = utcnow()
+        now = self._clock.now()
         result = ServerSyncResult(server_id, ok=True, sync_time=now)
         products: dict[str, Product | None] = {}
         gate = asyncio.Semaphore(REPAIR_CONCURRENCY)
 
-        async def read(account: Account) -> tuple[str, dict[str, Any], dt.datetime] | None:
+        async def read(account: Account) -> UsageReading | None:
             profile = users.get(account.username)
             if not isinstance(profile, dict):
                 result.missing_account_ids.append(account.id)
@@ -203,11 +202,11 @@ class UsageSync:
                 usage["drift_detected"] = True
             if usage["drift_detected"]:
                 result.drifted_account_ids.append(account.id)
-            return account.id, usage, now
+            return UsageReading(account.id, usage, now)
 
         readings = [r for r in await asyncio.gather(*(read(a) for a in tracked)) if r is not None]
-        async with self._db.transaction() as conn:
-            await rows.set_usage(conn, readings)
+        async with self._store.write() as uow:
+            await uow.accounts.set_usage(readings)
         result.accounts_updated = len(readings)
         result.accounts_missing = len(result.missing_account_ids)
         result.missing_account_ids.sort()
@@ -226,24 +225,19 @@ class UsageSync:
 
     async def _product(self, product_id: str, cache: dict[str, Product | None]) -> Product | None:
         if product_id not in cache:
-            try:
-                async with self._db.read() as conn:
-                    cache[product_id] = await self._products.get_product(conn, product_id)
-            except ServiceError:
-                cache[product_id] = None
+            cache[product_id] = await self._products.fresh_or_none(product_id)
         return cache[product_id]
 
     async def _record(self, result: ServerSyncResult) -> None:
         try:
-            async with self._db.transaction() as conn:
-                await usage_rows.record_sync(
-                    conn,
+            async with self._store.write() as uow:
+                await uow.usage_syncs.record(
                     result.server_id,
-                    when=result.sync_time,
+                    attempt_time=result.sync_time,
                     ok=result.ok,
                     error=result.error,
-                    updated=result.accounts_updated,
-                    missing=result.accounts_missing,
+                    accounts_updated=result.accounts_updated,
+                    accounts_missing=result.accounts_missing,
                 )
         except Exception:  # the server may have been deleted meanwhile (foreign key)
             log.warning("could not record a usage sync", extra={"server_id": result.server_id})
@@ -261,9 +255,9 @@ class UsageSync:
         saved: list[dict[str, Any]] = []
         full = drifted and self.repair_drift
 
-        async def work() -> bytes:
-            async with self._db.read() as conn:
-                current = await rows.get_account(conn, account.id)
+        async def work(held: HeldAccount) -> bytes:
+            async with self._store.read_one() as uow:
+                current = await uow.accounts.get(held.account_id)
             if current is None or current.status not in TRACKED or current.product_id != account.product_id:
                 return b""  # changed meanwhile: the next sync looks again
             journal = Journal(account.id, "usage_sync")
@@ -293,8 +287,8 @@ class UsageSync:
                         )
                         saved.append(updated.profile)
             finally:
-                async with self._db.transaction() as conn:
-                    await rows.add_events(conn, journal.take())
+                async with self._store.write() as uow:
+                    await uow.events.add(journal.take())
             return b""
 
         try:
@@ -328,7 +322,7 @@ class UsageSync:
     async def _round(self, interval_s: float) -> None:
         loop = asyncio.get_running_loop()
         last = await self.last_sync_times()
-        now = utcnow()
+        now = self._clock.now()
         due = []
         for server_id in await self.server_ids():
             if loop.time() < self._next_try.get(server_id, 0.0):

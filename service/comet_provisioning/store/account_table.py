@@ -1,8 +1,10 @@
-"""Account rows: insert, read, optimistic save, username reservation, leases, events, policies.
+"""The `accounts` table: an account's row in and out, its optimistic save, and the questions the
+lifecycle asks of many accounts at once (listing, the sweep's due work, counts, usage readings).
 
 Every save is conditional on the version read (optimistic concurrency), so two writers never
 silently overwrite each other; the per-account lease keeps replicas from working on one account
-at the same time in the first place.
+at the same time in the first place. Storage errors become the domain's: a taken create request id
+is RequestIdTaken, a username held by another live account on the server UsernameTaken.
 """
 
 from __future__ import annotations
@@ -15,50 +17,27 @@ from sqlalchemy import and_, bindparam, delete, func, insert, or_, select, updat
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from .account_records import (
+from comet_provisioning.core.accounts.model import (
     Account,
     AccountFilter,
     Customer,
-    Event,
     Failure,
     LimitsState,
     Origin,
+    StaleAccount,
     Status,
     StepState,
+    UsernameTaken,
 )
-from .accounts import load_column
+from comet_provisioning.core.accounts.repository import LeaseClaim, UsageReading
+from comet_provisioning.core.request_records import RequestIdTaken
+
 from .database import InlineConnection
 from .prepared import PreparedSelect, PreparedWrite
-from .schema import accounts, server_groups, servers
-from .schema_accounts import account_events, server_policies
+from .schema import accounts
 from .types import utcnow
 
-__all__ = [
-    "StaleAccount",
-    "accounts_on_server",
-    "acquire_lease",
-    "add_events",
-    "due_accounts",
-    "erase_expired_passwords",
-    "get_account",
-    "get_by_create_request",
-    "group_placement",
-    "insert_account",
-    "list_accounts",
-    "list_events",
-    "live_server_counts",
-    "mark_policy",
-    "policy_known",
-    "prune_all_events",
-    "release_lease",
-    "release_leases_of",
-    "save_account",
-    "set_usage",
-]
-
-
-class StaleAccount(Exception):
-    """The row changed since it was read (another writer won); read again and redo."""
+__all__ = ["SqlAccounts"]
 
 
 def _values(account: Account) -> dict[str, Any]:
@@ -155,25 +134,36 @@ def _account(m: Mapping[Any, Any]) -> Account:
 
 _COLUMNS = [c for c in accounts.c if c.name not in {"lease_owner", "lease_until"}]
 
+
 # The hot statements are built once: SQLAlchemy then skips re-coercing every value and recomputing
 # the statement's cache key on each call (measured: a third of the create path's CPU).
 _INSERT = PreparedWrite(insert(accounts))
+
+
 # The two lookups on hot paths (every account RPC; every create's idempotency check) skip
 # SQLAlchemy's per-call execution work on SQLite (see prepared.py).
 _BY_ID = PreparedSelect(select(*_COLUMNS).where(accounts.c.id == bindparam("account_id")))
+
+
 _BY_CREATE_REQUEST = PreparedSelect(
     select(*_COLUMNS).where(accounts.c.create_request_id == bindparam("request_id"))
 )
+
+
 _SAVE = PreparedWrite(
     update(accounts).where(
         accounts.c.id == bindparam("_account_id"), accounts.c.version == bindparam("_read_version")
     )
 )
+
+
 # SQLite rewrites the index entries of every column an UPDATE sets, even to the value it had (an
 # account save with every column set: 97 µs; without the six indexed ones: 47 µs). So on SQLite a
 # save first reads the row's indexed columns, inside its own write transaction, and sets only those
 # that changed. PostgreSQL compares old and new values by itself, and a read would cost a round trip.
 _INDEXED = tuple(sorted({column.name for index in accounts.indexes for column in index.columns}))
+
+
 _STORED_KEYS = PreparedSelect(
     select(accounts.c.version, *(accounts.c[name] for name in _INDEXED)).where(
         accounts.c.id == bindparam("account_id")
@@ -295,166 +285,6 @@ async def erase_expired_passwords(conn: AsyncConnection, now: dt.datetime) -> in
     return int(result.rowcount or 0)
 
 
-_SERVER_FIELDS = (servers.c.id, servers.c.max_accounts, servers.c.placement_order, servers.c.draining)
-_SERVER_COUNTS = PreparedSelect(
-    select(*_SERVER_FIELDS, load_column(servers.c.id).label("live")).where(
-        servers.c.server_group_id == bindparam("group_id")
-    )
-)
-
-
-_GROUP_SERVERS = PreparedSelect(
-    select(*_SERVER_FIELDS).where(servers.c.server_group_id == bindparam("group_id"))
-)
-
-
-async def live_server_counts(conn: AsyncConnection, group_id: str) -> list[tuple[Mapping[Any, Any], int]]:
-    """(server row, accounts taking a place on it) for every server of a group: the placement input.
-
-    Counting scans the group's accounts, so it is skipped when no choice depends on it: one
-    server without a maximum (the count is then reported as 0).
-    """
-    found = await _GROUP_SERVERS.all(conn, {"group_id": group_id})
-    if len(found) == 1 and not found[0]["max_accounts"]:
-        return [(found[0], 0)]
-    return [(row, int(row["live"])) for row in await _SERVER_COUNTS.all(conn, {"group_id": group_id})]
-
-
-_GROUP_PLACEMENT = select(server_groups.c.placement_rule, server_groups.c.failover).where(
-    server_groups.c.id == bindparam("group_id")
-)
-_GROUP_PLACEMENT_READ = PreparedSelect(_GROUP_PLACEMENT)
-# FOR UPDATE serializes placements in a group across replicas on PostgreSQL (SQLite has one writer).
-_GROUP_PLACEMENT_LOCKED = PreparedSelect(_GROUP_PLACEMENT.with_for_update())
-
-
-async def group_placement(conn: AsyncConnection, group_id: str, *, lock: bool) -> Mapping[Any, Any] | None:
-    """The group's placement rule and failover flag; `lock` holds the group row to the end of the
-    transaction."""
-    prepared = _GROUP_PLACEMENT_LOCKED if lock else _GROUP_PLACEMENT_READ
-    return await prepared.first(conn, {"group_id": group_id})
-
-
-async def acquire_lease(conn: AsyncConnection, account_id: str, owner: str, ttl: dt.timedelta) -> bool:
-    now = utcnow()
-    result = await conn.execute(
-        update(accounts)
-        .where(
-            accounts.c.id == account_id,
-            or_(
-                accounts.c.lease_owner.is_(None),
-                accounts.c.lease_owner == owner,
-                accounts.c.lease_until < now,
-            ),
-        )
-        .values(lease_owner=owner, lease_until=now + ttl)
-    )
-    return result.rowcount == 1
-
-
-async def release_leases_of(conn: AsyncConnection, owner: str) -> int:
-    result = await conn.execute(
-        update(accounts).where(accounts.c.lease_owner == owner).values(lease_owner=None, lease_until=None)
-    )
-    return int(result.rowcount or 0)
-
-
-async def release_lease(conn: AsyncConnection, account_id: str, owner: str) -> None:
-    await conn.execute(
-        update(accounts)
-        .where(accounts.c.id == account_id, accounts.c.lease_owner == owner)
-        .values(lease_owner=None, lease_until=None)
-    )
-
-
-_INSERT_EVENTS = PreparedWrite(insert(account_events))
-
-
-async def add_events(conn: AsyncConnection, events: Sequence[Event]) -> None:
-    if not events:
-        return
-    now = utcnow()
-    await _INSERT_EVENTS.execute(
-        conn,
-        [
-            {
-                "account_id": e.account_id,
-                "operation": e.operation,
-                "step": e.step,
-                "comet_endpoint": e.comet_endpoint,
-                "outcome": e.outcome,
-                "duration_ms": e.duration_ms,
-                "error": e.error,
-                "request_id": e.request_id,
-                "create_time": e.create_time or now,
-            }
-            for e in events
-        ],
-    )
-
-
-async def list_events(conn: AsyncConnection, account_id: str, *, before_id: int, limit: int) -> list[Event]:
-    query = select(account_events).where(account_events.c.account_id == account_id)
-    if before_id:
-        query = query.where(account_events.c.id < before_id)
-    query = query.order_by(account_events.c.id.desc()).limit(limit)
-    return [
-        Event(
-            id=row.id,
-            account_id=row.account_id,
-            operation=row.operation,
-            step=row.step,
-            comet_endpoint=row.comet_endpoint,
-            outcome=row.outcome,
-            duration_ms=row.duration_ms,
-            error=row.error,
-            request_id=row.request_id,
-            create_time=row.create_time,
-        )
-        for row in await conn.execute(query)
-    ]
-
-
-async def prune_events(conn: AsyncConnection, account_id: str, keep: int) -> None:
-    """Retention: keep the newest `keep` events of an account."""
-    cutoff = (
-        select(account_events.c.id)
-        .where(account_events.c.account_id == account_id)
-        .order_by(account_events.c.id.desc())
-        .offset(keep)
-        .limit(1)
-        .scalar_subquery()
-    )
-    await conn.execute(
-        delete(account_events).where(
-            and_(account_events.c.account_id == account_id, account_events.c.id <= cutoff)
-        )
-    )
-
-
-async def policy_known(conn: AsyncConnection, server_id: str, policy_id: str) -> bool:
-    row = (
-        await conn.execute(
-            select(server_policies.c.policy_id).where(
-                server_policies.c.server_id == server_id, server_policies.c.policy_id == policy_id
-            )
-        )
-    ).first()
-    return row is not None
-
-
-async def mark_policy(conn: AsyncConnection, server_id: str, policy_id: str, product_id: str) -> None:
-    try:
-        async with conn.begin_nested():
-            await conn.execute(
-                insert(server_policies).values(
-                    server_id=server_id, policy_id=policy_id, product_id=product_id, create_time=utcnow()
-                )
-            )
-    except IntegrityError:
-        pass  # another replica recorded it first: same fact
-
-
 async def accounts_on_server(
     conn: AsyncConnection, server_id: str, statuses: Sequence[Status] | None = None
 ) -> list[Account]:
@@ -477,18 +307,6 @@ async def set_usage(conn: AsyncConnection, usage: Sequence[tuple[str, dict[str, 
         .values(usage=bindparam("b_usage"), usage_sync_time=bindparam("b_time")),
         [{"b_id": account_id, "b_usage": value, "b_time": when} for account_id, value, when in usage],
     )
-
-
-async def prune_all_events(conn: AsyncConnection, keep: int) -> int:
-    """Retention over every account: each keeps its newest `keep` events. Returns the accounts
-    that were over the limit."""
-    over = (
-        select(account_events.c.account_id).group_by(account_events.c.account_id).having(func.count() > keep)
-    )
-    account_ids = [row.account_id for row in await conn.execute(over)]
-    for account_id in account_ids:
-        await prune_events(conn, account_id, keep)
-    return len(account_ids)
 
 
 async def count_by_status(conn: AsyncConnection) -> dict[str, int]:
@@ -514,3 +332,72 @@ async def delete_unstarted(conn: AsyncConnection, account_id: str, owner: str) -
         delete(accounts).where(accounts.c.id == account_id, accounts.c.lease_owner == owner)
     )
     return bool(result.rowcount)
+
+
+class SqlAccounts:
+    """AccountRepository over one connection (see core/accounts/repository.py)."""
+
+    __slots__ = ("_conn",)
+
+    def __init__(self, conn: AsyncConnection) -> None:
+        self._conn = conn
+
+    async def get(self, account_id: str) -> Account | None:
+        return await get_account(self._conn, account_id)
+
+    async def by_create_request(self, request_id: str) -> Account | None:
+        return await get_by_create_request(self._conn, request_id)
+
+    async def add(self, account: Account, *, lease: LeaseClaim | None = None) -> None:
+        try:
+            await insert_account(
+                self._conn,
+                account,
+                lease_owner=lease.owner if lease else None,
+                lease_until=lease.until if lease else None,
+            )
+        except IntegrityError as exc:
+            raise _conflict(exc, account) from exc
+
+    async def save(self, account: Account, *, end_lease: bool = False) -> Account:
+        try:
+            return await save_account(self._conn, account, release_lease=end_lease)
+        except IntegrityError as exc:
+            raise _conflict(exc, account) from exc
+
+    async def remove_unstarted(self, account_id: str, lease_owner: str) -> bool:
+        return await delete_unstarted(self._conn, account_id, lease_owner)
+
+    async def page(
+        self, where: AccountFilter, *, after: tuple[dt.datetime, str] | None, limit: int
+    ) -> list[Account]:
+        return await list_accounts(self._conn, where, after=after, limit=limit)
+
+    async def on_server(self, server_id: str, statuses: Sequence[Status] | None = None) -> list[Account]:
+        return await accounts_on_server(self._conn, server_id, statuses)
+
+    async def due(self, now: dt.datetime, *, limit: int) -> list[str]:
+        return await due_accounts(self._conn, now, limit=limit)
+
+    async def erase_expired_passwords(self, now: dt.datetime) -> int:
+        return await erase_expired_passwords(self._conn, now)
+
+    async def count_by_status(self) -> dict[str, int]:
+        return await count_by_status(self._conn)
+
+    async def count_by_limits(self) -> dict[str, int]:
+        return await count_by_limits(self._conn)
+
+    async def set_usage(self, readings: Sequence[UsageReading]) -> None:
+        await set_usage(self._conn, [(r.account_id, r.usage, r.sync_time) for r in readings])
+
+
+def _conflict(exc: IntegrityError, account: Account) -> Exception:
+    """Which unique rule the row broke: the create request id, or the username on its server
+    (the only two unique indexes an account row has besides its id)."""
+    text = str(exc.orig).lower()
+    if "create_request_id" in text:
+        return RequestIdTaken(account.create_request_id)
+    if "username" in text:
+        return UsernameTaken(account.server_id, account.username)
+    return exc

@@ -1,4 +1,6 @@
-"""Account rows as plain data (what the account functions take and return; no ORM state)."""
+"""The accounts domain: an account, its status and the journal of its non-idempotent steps, its log
+events, and the errors the accounts core raises about them. Plain data: persistence maps it to rows
+(store/), the API to messages (api/)."""
 
 from __future__ import annotations
 
@@ -132,3 +134,16 @@ class AccountFilter:
     product_id: str = ""
     status: Status | None = None
     customer_reference: str = ""
+
+
+class StaleAccount(Exception):
+    """The account changed since it was read (another writer won); read it again and redo."""
+
+
+class UsernameTaken(Exception):
+    """Another live account holds the username on the server."""
+
+    def __init__(self, server_id: str, username: str) -> None:
+        super().__init__(f"username {username!r} is held on server {server_id}")
+        self.server_id = server_id
+        self.username = username
