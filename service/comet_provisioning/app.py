@@ -27,7 +27,9 @@ from comet_provisioning.core.accounts.retention import prune_events_forever
 from comet_provisioning.core.accounts.retry_schedule import RetrySchedule
 from comet_provisioning.core.accounts.service import Accounts
 from comet_provisioning.core.accounts.usage_sync import UsageSync
+from comet_provisioning.core.comet_clients import ServerClients
 from comet_provisioning.core.limits import ServerCallLimiter
+from comet_provisioning.core.mutations import Mutations
 from comet_provisioning.core.products import ProductManager
 from comet_provisioning.core.request_ids import RequestIds
 from comet_provisioning.core.server_health import HealthBoard, ObserverFanOut
@@ -51,7 +53,7 @@ from comet_provisioning.store.unit_of_work import SqlStore
 
 log = logging.getLogger("comet_provisioning")
 
-# Idempotency keys older than this are forgotten at start-up (AIP-155 asks for "a while").
+# Request ids older than this are forgotten (AIP-155 asks for "a while").
 IDEMPOTENCY_RETENTION = dt.timedelta(days=30)
 REQUEST_ID_PRUNE_INTERVAL_S = 3600.0
 
@@ -88,22 +90,25 @@ async def open_resources(
     except ValueError as exc:
         raise ConfigError(f"server health settings: {exc}") from exc
     db = open_checked_database(settings)
+    store = SqlStore(db)
+    request_ids = RequestIds(store, box, retention=IDEMPOTENCY_RETENTION)
+    mutations = Mutations(request_ids)
     # Every Comet call also feeds its server's circuit breaker; a learned release is stored.
     registry = CometClientRegistry(
         observer=ObserverFanOut([observer, health]),
-        on_server_info=lambda server_id, info: servers.remember_version(server_id, info),
+        on_server_info=lambda server_id, info: servers.clients.remember_version(server_id, info),
     )
-    servers = ServerManager(db, box, registry, ca_dir=Path(settings.data_dir) / "ca", health=health)
+    servers = ServerManager(
+        store, box, registry, mutations, ca_dir=Path(settings.data_dir) / "ca", health=health
+    )
     try:
         await prepare_database(db, settings)
         await check_store(db, box, demo=demo)  # before anything is sealed under these keys
-        store = SqlStore(db)
-        request_ids = RequestIds(store, box, retention=IDEMPOTENCY_RETENTION)
-        products = ProductManager(servers)
+        products = ProductManager(store, mutations, servers.clients)
         accounts = Accounts(
             store,
             box,
-            servers,
+            servers.clients,
             products,
             request_ids,
             replica_id=settings.effective_replica_id,
@@ -115,13 +120,11 @@ async def open_resources(
             password_retention=dt.timedelta(seconds=settings.generated_password_retention_s),
         )
         await accounts.guard.take_back_own()
-        usage = usage_sync(store, servers, accounts, settings)
+        usage = usage_sync(store, servers.clients, accounts, settings)
         importer = AccountImporter(store, servers, products)
         async with contextlib.AsyncExitStack() as demo_stack:
             if demo:
-                await demo_stack.enter_async_context(
-                    demo_environment(db, servers, products, settings.data_dir)
-                )
+                await demo_stack.enter_async_context(demo_environment(servers, products, settings.data_dir))
             yield Resources(settings, db, store, box, registry, servers, products, accounts, usage, importer)
     finally:
         await servers.aclose()
@@ -129,7 +132,7 @@ async def open_resources(
         await db.close()
 
 
-def usage_sync(store: SqlStore, servers: ServerManager, accounts: Accounts, settings: Settings) -> UsageSync:
+def usage_sync(store: SqlStore, clients: ServerClients, accounts: Accounts, settings: Settings) -> UsageSync:
     """The usage sync; drift repairs run alone on their account and re-apply quotas and policy."""
 
     async def alone(account_id: str, work: Callable[[HeldAccount], Awaitable[bytes]]) -> bytes:
@@ -137,7 +140,7 @@ def usage_sync(store: SqlStore, servers: ServerManager, accounts: Accounts, sett
 
     return UsageSync(
         store,
-        servers,
+        clients,
         accounts.products,
         alone,
         repair_drift=settings.repair_drift,
@@ -160,16 +163,18 @@ async def running_service(settings: Settings, *, demo: bool = False) -> AsyncIte
     ]
     async with open_resources(settings, demo=demo, observer=metrics.comet) as resources:
         # Bounds the RPCs queued for one Comet server to its pool size plus max_waiting_per_server.
-        limiter = ServerCallLimiter(settings.max_waiting_per_server, capacity=resources.servers.capacity)
+        limiter = ServerCallLimiter(
+            settings.max_waiting_per_server, capacity=resources.servers.clients.capacity
+        )
         metrics.watch_limiter(limiter)
         metrics.registry.register(ServerHealthCollector(resources.servers.health.snapshot))
         resources.accounts.exclusive.limiter = limiter
         servicers = Servicers(
-            servers=ServerServicer(resources.servers, resources.box),
-            catalog=CatalogServicer(resources.products, resources.db, resources.box),
+            servers=ServerServicer(resources.servers),
+            catalog=CatalogServicer(resources.products),
             accounts=AccountServicer(
                 resources.accounts,
-                clients=resources.servers,
+                clients=resources.servers.clients,
                 usage=resources.usage,
                 importer=resources.importer,
             ),

@@ -25,10 +25,10 @@ from comet_provisioning.core.models import (
     ServerGroupSpec,
     ServerSpec,
 )
+from comet_provisioning.core.mutations import Mutation
 from comet_provisioning.core.products import ProductManager
 from comet_provisioning.core.servers import ServerManager
 from comet_provisioning.sim import DEFAULT_PROVIDER_ID, CometSimulator
-from comet_provisioning.store.database import Database
 
 log = logging.getLogger("comet_provisioning.demo")
 
@@ -36,6 +36,13 @@ GROUP_NAME = "Demo group"
 SERVER_NAME = "Demo Comet Server (simulated)"
 PRODUCT_NAME = "Demo Backup"
 ADMIN_USER = "demo-admin"
+# The demo's own writes carry no request id: nothing to replay.
+_SETUP = Mutation("demo set-up", "", b"")
+_TIMEOUT_S = 15.0
+
+
+def _unrecorded(_record: object) -> bytes:
+    return b""
 
 
 @dataclass(frozen=True)
@@ -47,7 +54,7 @@ class Demo:
 
 @contextlib.asynccontextmanager
 async def demo_environment(
-    db: Database, servers: ServerManager, products: ProductManager, data_dir: str
+    servers: ServerManager, products: ProductManager, data_dir: str
 ) -> AsyncIterator[Demo]:
     password = secrets.token_urlsafe(18)
     Path(data_dir).mkdir(parents=True, exist_ok=True)  # noqa: ASYNC240 - once, at start-up; also when the database lives elsewhere
@@ -63,29 +70,41 @@ async def demo_environment(
         connection = ConnectionSpec(
             protocol="HTTP", host="127.0.0.1", port=port, admin_username=ADMIN_USER, admin_password=password
         )
-        async with db.transaction() as conn:
-            groups, _ = await servers.list_groups(conn, page_size=1000, page_token="")
-            group = next((g for g in groups if g.name == GROUP_NAME), None)
-            if group is None:
-                group = await servers.create_group(
-                    conn, ServerGroupSpec(name=GROUP_NAME, placement_rule="LEAST_ACCOUNTS", failover=True)
-                )
-            found, _ = await servers.list_servers(conn, group_id=group.id, page_size=1000, page_token="")
-            server = next((s for s in found if s.display_name == SERVER_NAME), None)
-            if server is None:
-                server = await servers.create_server(
-                    conn,
-                    ServerSpec(display_name=SERVER_NAME, connection=connection, server_group_id=group.id),
-                )
-            else:
-                server, _ = await servers.update_server(
-                    conn, server.id, ServerSpec(connection=connection), ["connection"]
-                )
-            listed, _ = await products.list_products(conn, page_size=1000, page_token="")
-            product = next((p for p in listed if p.name == PRODUCT_NAME), None)
-            if product is None:
-                product = await products.create_product(conn, _demo_product(group.id))
-        await servers.forget_client(server.id)  # the simulator's port is new on every start
+        groups, _ = await servers.groups.page(1000, "")
+        group = next((g for g in groups if g.name == GROUP_NAME), None)
+        if group is None:
+            made_group = await servers.groups.create(
+                ServerGroupSpec(name=GROUP_NAME, placement_rule="LEAST_ACCOUNTS", failover=True),
+                _SETUP,
+                _unrecorded,
+            )
+            assert made_group.after is not None
+            group = made_group.after
+        found, _ = await servers.page(group.id, 1000, "")
+        server = next((s for s in found if s.display_name == SERVER_NAME), None)
+        if server is None:
+            spec = ServerSpec(display_name=SERVER_NAME, connection=connection, server_group_id=group.id)
+            made = await servers.create(spec, _SETUP, _unrecorded, allow_offline=False, timeout_s=_TIMEOUT_S)
+        else:
+            made = await servers.update(
+                server.id,
+                ServerSpec(connection=connection),
+                ["connection"],
+                _SETUP,
+                _unrecorded,
+                allow_offline=False,
+                timeout_s=_TIMEOUT_S,
+            )
+        assert made.after is not None
+        server = made.after
+        listed, _ = await products.page(1000, "")
+        product = next((p for p in listed if p.name == PRODUCT_NAME), None)
+        if product is None:
+            made_product = await products.create(
+                _demo_product(group.id), _SETUP, _unrecorded, timeout_s=_TIMEOUT_S
+            )
+            assert made_product.after is not None
+            product = made_product.after
         log.warning(
             "DEMO MODE: an embedded Comet Server simulator, plaintext gRPC, no authentication",
             extra={"comet_url": base_url, "server_id": server.id, "product_id": product.id},

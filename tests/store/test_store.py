@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import os
 import stat
 import subprocess
@@ -14,20 +15,17 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from comet_provisioning.app import running_service
 from comet_provisioning.config import ConfigError
+from comet_provisioning.core.errors import ServiceError
+from comet_provisioning.core.models import ServerGroup
+from comet_provisioning.core.request_ids import RequestIds
+from comet_provisioning.core.server_repository import NameTaken
+from comet_provisioning.core.unit_of_work import UnitOfWork
 from comet_provisioning.crypto import SecretBox, SecretKeyError, generate_key, load_key
-from comet_provisioning.store import (
-    current_revision,
-    head_revision,
-    idempotency,
-    open_database,
-    run_once,
-    upgrade,
-    utcnow,
-)
-from comet_provisioning.store.schema import metadata, server_groups
+from comet_provisioning.store import current_revision, head_revision, open_database, upgrade, utcnow
+from comet_provisioning.store.schema import idempotency_keys, metadata, server_groups
+from comet_provisioning.store.unit_of_work import SqlStore
 from sqlalchemy import func, insert, select
 from sqlalchemy.engine import Connection
-from sqlalchemy.exc import IntegrityError
 
 from tests.fixtures.db import service_settings
 
@@ -112,59 +110,48 @@ async def test_service_refuses_an_old_schema_when_not_migrating(sqlite_url: str,
             pass
 
 
-async def test_run_once_commits_work_and_key_together(database_url: str) -> None:
+async def test_a_request_id_commits_its_work_and_its_record_together(database_url: str) -> None:
     db = open_database(database_url)
     await upgrade(db)
+    request_ids = RequestIds(SqlStore(db), SecretBox(load_key(generate_key(), "")))
     calls = 0
 
-    async def work(conn: object) -> bytes:
+    def group(name: str) -> ServerGroup:
+        now = utcnow()
+        return ServerGroup(f"{name:0>32}", name, "LEAST_ACCOUNTS", False, now, now)
+
+    async def work(uow: UnitOfWork) -> bytes:
         nonlocal calls
         calls += 1
-        now = utcnow()
-        await conn.execute(  # type: ignore[attr-defined]
-            insert(server_groups).values(
-                id=f"{calls:032x}",
-                name=f"g{calls}",
-                placement_rule="LEAST_ACCOUNTS",
-                failover=False,
-                create_time=now,
-                update_time=now,
-            )
-        )
+        await uow.server_groups.add(group(f"g{calls}"))
         return b"response-%d" % calls
 
-    async def failing(conn: object) -> bytes:
-        await work(conn)
+    async def failing(uow: UnitOfWork) -> bytes:
+        await work(uow)
         raise RuntimeError("boom")
 
     try:
         with pytest.raises(RuntimeError):
-            await run_once(db, "M", "r1", "fp", failing)
-        assert await run_once(db, "M", "r1", "fp", work) == b"response-2"
-        assert await run_once(db, "M", "r1", "fp", work) == b"response-2"
-        with pytest.raises(idempotency.RequestIdReused):
-            await run_once(db, "M", "r1", "other", work)
+            await request_ids.run("M", "r1", "fp", failing)
+        assert await request_ids.run("M", "r1", "fp", work) == b"response-2"
+        assert await request_ids.run("M", "r1", "fp", work) == b"response-2"
+        with pytest.raises(ServiceError) as reused:
+            await request_ids.run("M", "r1", "other", work)
+        assert reused.value.reason == "REQUEST_ID_REUSED"
         async with db.read() as conn:
             assert (await conn.execute(select(func.count()).select_from(server_groups))).scalar_one() == 1
 
-        # A unique violation that is not about the key surfaces after the retry.
-        async def duplicate(conn: object) -> bytes:
-            now = utcnow()
-            await conn.execute(  # type: ignore[attr-defined]
-                insert(server_groups).values(
-                    id="f" * 32,
-                    name="g2",
-                    placement_rule="LEAST_ACCOUNTS",
-                    failover=False,
-                    create_time=now,
-                    update_time=now,
-                )
-            )
+        # A unique name taken by another write is the domain's error, and nothing is recorded.
+        async def duplicate(uow: UnitOfWork) -> bytes:
+            await uow.server_groups.add(group("g2"))
             return b""
 
-        with pytest.raises(IntegrityError):
-            await run_once(db, "M", "r2", "fp", duplicate)
-        assert await idempotency.prune(db, __import__("datetime").timedelta(seconds=-1)) == 1
+        with pytest.raises(NameTaken):
+            await request_ids.run("M", "r2", "fp", duplicate)
+        async with db.read() as conn:
+            assert (await conn.execute(select(func.count()).select_from(idempotency_keys))).scalar_one() == 1
+        request_ids.retention = dt.timedelta(seconds=-1)
+        assert await request_ids.prune() == 1
     finally:
         await db.close()
 

@@ -2,18 +2,14 @@
 
 from __future__ import annotations
 
-from comet_provisioning_client.v1 import catalog_pb2
-from sqlalchemy.ext.asyncio import AsyncConnection
+from comet_provisioning_client.v1 import catalog_pb2, catalog_pb2_grpc
 
 from comet_provisioning.core.catalog import chosen_options, unit_for
 from comet_provisioning.core.models import ModuleSettingsSpec, OptionSpec, Product, ProductSpec
 from comet_provisioning.core.products import ProductManager
-from comet_provisioning.crypto import SecretBox
-from comet_provisioning.store import Database
 
 from .convert import Context, enum_in, remaining_s, timestamp
-from .idempotency import idempotent, unless_replayed
-from .servicers import PendingCatalogService
+from .idempotency import mutation, serialized
 
 __all__ = ["CatalogServicer", "product_message", "product_spec"]
 
@@ -91,48 +87,32 @@ def product_message(product: Product) -> catalog_pb2.Product:
     )
 
 
-class CatalogServicer(PendingCatalogService):
-    def __init__(self, manager: ProductManager, db: Database, box: SecretBox) -> None:
-        self.manager = manager
-        self.db = db
-        self.box = box
+class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
+    def __init__(self, products: ProductManager) -> None:
+        self._products = products
 
     async def CreateProduct(
         self, request: catalog_pb2.CreateProductRequest, context: Context
     ) -> catalog_pb2.CreateProductResponse:
-        spec = product_spec(request.product)
-        # Asks every server of the group, before the transaction (no write lock held meanwhile).
-        await unless_replayed(
-            self.db,
-            _SERVICE + "CreateProduct",
-            request.request_id,
-            lambda: self.manager.verify_new(
-                spec, timeout_s=remaining_s(context, _CHECK_TIMEOUT_S, margin=0.5)
-            ),
+        written = await self._products.create(
+            product_spec(request.product),
+            mutation(_SERVICE + "CreateProduct", request),
+            lambda product: serialized(catalog_pb2.CreateProductResponse(product=product_message(product))),
+            timeout_s=remaining_s(context, _CHECK_TIMEOUT_S, margin=0.5),
         )
-
-        async def work(conn: AsyncConnection) -> catalog_pb2.CreateProductResponse:
-            created = await self.manager.create_product(conn, spec)
-            return catalog_pb2.CreateProductResponse(product=product_message(created))
-
-        return await idempotent(
-            self.db, self.box, _SERVICE + "CreateProduct", request, catalog_pb2.CreateProductResponse, work
-        )
+        return catalog_pb2.CreateProductResponse.FromString(written.response)
 
     async def GetProduct(
         self, request: catalog_pb2.GetProductRequest, context: Context
     ) -> catalog_pb2.GetProductResponse:
-        async with self.db.read() as conn:
-            product = await self.manager.get_product(conn, request.id)
-        return catalog_pb2.GetProductResponse(product=product_message(product))
+        return catalog_pb2.GetProductResponse(
+            product=product_message(await self._products.product(request.id))
+        )
 
     async def ListProducts(
         self, request: catalog_pb2.ListProductsRequest, context: Context
     ) -> catalog_pb2.ListProductsResponse:
-        async with self.db.read() as conn:
-            found, token = await self.manager.list_products(
-                conn, page_size=request.page_size, page_token=request.page_token
-            )
+        found, token = await self._products.page(request.page_size, request.page_token)
         return catalog_pb2.ListProductsResponse(
             products=[product_message(p) for p in found], next_page_token=token
         )
@@ -140,44 +120,27 @@ class CatalogServicer(PendingCatalogService):
     async def UpdateProduct(
         self, request: catalog_pb2.UpdateProductRequest, context: Context
     ) -> catalog_pb2.UpdateProductResponse:
-        spec = product_spec(request.product)
-        mask = list(request.update_mask.paths)
-        await unless_replayed(
-            self.db,
-            _SERVICE + "UpdateProduct",
-            request.request_id,
-            lambda: self.manager.verify_update(
-                request.product.id, spec, mask, timeout_s=remaining_s(context, _CHECK_TIMEOUT_S, margin=0.5)
-            ),
+        written = await self._products.update(
+            request.product.id,
+            product_spec(request.product),
+            list(request.update_mask.paths),
+            mutation(_SERVICE + "UpdateProduct", request),
+            lambda product: serialized(catalog_pb2.UpdateProductResponse(product=product_message(product))),
+            timeout_s=remaining_s(context, _CHECK_TIMEOUT_S, margin=0.5),
         )
-
-        async def work(conn: AsyncConnection) -> catalog_pb2.UpdateProductResponse:
-            updated = await self.manager.update_product(conn, request.product.id, spec, mask)
-            return catalog_pb2.UpdateProductResponse(product=product_message(updated))
-
-        return await idempotent(
-            self.db, self.box, _SERVICE + "UpdateProduct", request, catalog_pb2.UpdateProductResponse, work
-        )
+        return catalog_pb2.UpdateProductResponse.FromString(written.response)
 
     async def DeleteProduct(
         self, request: catalog_pb2.DeleteProductRequest, context: Context
     ) -> catalog_pb2.DeleteProductResponse:
-        async def work(conn: AsyncConnection) -> catalog_pb2.DeleteProductResponse:
-            await self.manager.delete_product(conn, request.id)
-            return catalog_pb2.DeleteProductResponse()
-
-        return await idempotent(
-            self.db, self.box, _SERVICE + "DeleteProduct", request, catalog_pb2.DeleteProductResponse, work
-        )
+        await self._products.delete(request.id, mutation(_SERVICE + "DeleteProduct", request))
+        return catalog_pb2.DeleteProductResponse()
 
     async def QuoteOrder(
         self, request: catalog_pb2.QuoteOrderRequest, context: Context
     ) -> catalog_pb2.QuoteOrderResponse:
         chosen = chosen_options(request.options, request.quantities)
-        async with self.db.read() as conn:
-            result = await self.manager.quote_order(
-                conn, request.product_id, chosen.quantities, field=chosen.field
-            )
+        result = await self._products.quote(request.product_id, chosen.quantities, field=chosen.field)
         return catalog_pb2.QuoteOrderResponse(
             currency_code=result.currency_code,
             base_price_minor=result.base_price_minor,

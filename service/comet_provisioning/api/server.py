@@ -10,17 +10,18 @@ import grpc
 from comet_provisioning_client.v1 import accounts_pb2_grpc, catalog_pb2_grpc, servers_pb2_grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
+from comet_provisioning.api.auth import SERVICE_DESCRIPTORS
 from comet_provisioning.api.gate import AdmissionGate
 from comet_provisioning.api.interceptors import CallContextInterceptor, Interceptor
 from comet_provisioning.api.pipeline import InterceptorPipeline, ServiceCollector
 from comet_provisioning.api.reflection import register_reflection
-from comet_provisioning.api.servicers import SERVICE_NAMES
 
 if TYPE_CHECKING:
     from comet_provisioning.api.tls import Exposure
     from comet_provisioning.metrics import ServiceMetrics
 
 _MAX_MESSAGE_BYTES = 8 * 1024 * 1024
+SERVICE_NAMES = tuple(service.full_name for service in SERVICE_DESCRIPTORS)
 
 
 @dataclass

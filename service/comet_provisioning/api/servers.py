@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from comet_provisioning_client.v1 import common_pb2, servers_pb2
+from comet_provisioning_client.v1 import common_pb2, servers_pb2, servers_pb2_grpc
 from google.protobuf import duration_pb2
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from comet_provisioning.core.connection import base_url
 from comet_provisioning.core.models import (
@@ -15,13 +14,12 @@ from comet_provisioning.core.models import (
     ServerSpec,
     TlsSpec,
 )
+from comet_provisioning.core.server_checks import DEFAULT_TEST_TIMEOUT_S
 from comet_provisioning.core.server_health import Health
-from comet_provisioning.core.servers import DEFAULT_TEST_TIMEOUT_S, ServerManager
-from comet_provisioning.crypto import SecretBox
+from comet_provisioning.core.servers import ServerManager
 
 from .convert import Context, enum_in, remaining_s, timestamp
-from .idempotency import idempotent, unless_replayed
-from .servicers import PendingServerService
+from .idempotency import mutation, serialized
 
 __all__ = ["ServerServicer", "connection_spec", "server_message", "server_spec"]
 
@@ -104,67 +102,43 @@ def group_message(group: ServerGroup) -> servers_pb2.ServerGroup:
     )
 
 
-class ServerServicer(PendingServerService):
-    def __init__(self, manager: ServerManager, box: SecretBox) -> None:
-        self.manager = manager
-        self.db = manager.db
-        self.box = box
+class ServerServicer(servers_pb2_grpc.ServerServiceServicer):
+    def __init__(self, servers: ServerManager) -> None:
+        self._servers = servers
 
     # -- servers ----------------------------------------------------------------------------------
 
     def _message(self, server: Server) -> servers_pb2.Server:
-        return server_message(server, self.manager.health.health(server.id))
+        return server_message(server, self._servers.health.health(server.id))
 
     def _health(self, server_id: str) -> servers_pb2.ServerHealth.ValueType:
-        return servers_pb2.ServerHealth.Value("SERVER_HEALTH_" + self.manager.health.health(server_id).value)
+        return servers_pb2.ServerHealth.Value("SERVER_HEALTH_" + self._servers.health.health(server_id).value)
 
     async def CreateServer(
         self, request: servers_pb2.CreateServerRequest, context: Context
     ) -> servers_pb2.CreateServerResponse:
-        spec = server_spec(request.server)
-        # Before the transaction: a slow Comet server must not hold the store's write lock.
-        tested = await unless_replayed(
-            self.db,
-            _SERVICE + "CreateServer",
-            request.request_id,
-            lambda: self.manager.verify_new(
-                spec,
-                allow_offline=request.allow_offline,
-                timeout_s=remaining_s(context, DEFAULT_TEST_TIMEOUT_S, margin=0.5),
-            ),
+        written = await self._servers.create(
+            server_spec(request.server),
+            mutation(_SERVICE + "CreateServer", request),
+            lambda server: serialized(servers_pb2.CreateServerResponse(server=self._message(server))),
+            allow_offline=request.allow_offline,
+            timeout_s=remaining_s(context, DEFAULT_TEST_TIMEOUT_S, margin=0.5),
         )
-        created: list[Server] = []
-
-        async def work(conn: AsyncConnection) -> servers_pb2.CreateServerResponse:
-            server = await self.manager.create_server(conn, spec, tested=tested)
-            created.append(server)
-            return servers_pb2.CreateServerResponse(server=self._message(server))
-
-        response = await idempotent(
-            self.db, self.box, _SERVICE + "CreateServer", request, servers_pb2.CreateServerResponse, work
-        )
-        if created:
-            await self.manager.saved(created[-1].id, tested, pool_changed=False)
+        response = servers_pb2.CreateServerResponse.FromString(written.response)
         response.server.health = self._health(response.server.id)  # live, also on a replay
         return response
 
     async def GetServer(
         self, request: servers_pb2.GetServerRequest, context: Context
     ) -> servers_pb2.GetServerResponse:
-        async with self.db.read() as conn:
-            server = await self.manager.get_server(conn, request.id)
-        return servers_pb2.GetServerResponse(server=self._message(server))
+        return servers_pb2.GetServerResponse(server=self._message(await self._servers.server(request.id)))
 
     async def ListServers(
         self, request: servers_pb2.ListServersRequest, context: Context
     ) -> servers_pb2.ListServersResponse:
-        async with self.db.read() as conn:
-            found, token = await self.manager.list_servers(
-                conn,
-                group_id=request.server_group_id,
-                page_size=request.page_size,
-                page_token=request.page_token,
-            )
+        found, token = await self._servers.page(
+            request.server_group_id, request.page_size, request.page_token
+        )
         return servers_pb2.ListServersResponse(
             servers=[self._message(s) for s in found], next_page_token=token
         )
@@ -172,49 +146,24 @@ class ServerServicer(PendingServerService):
     async def UpdateServer(
         self, request: servers_pb2.UpdateServerRequest, context: Context
     ) -> servers_pb2.UpdateServerResponse:
-        spec = server_spec(request.server)
-        mask = list(request.update_mask.paths)
-        tested = await unless_replayed(
-            self.db,
-            _SERVICE + "UpdateServer",
-            request.request_id,
-            lambda: self.manager.verify_update(
-                request.server.id,
-                spec,
-                mask,
-                allow_offline=request.allow_offline,
-                timeout_s=remaining_s(context, DEFAULT_TEST_TIMEOUT_S, margin=0.5),
-            ),
+        written = await self._servers.update(
+            request.server.id,
+            server_spec(request.server),
+            list(request.update_mask.paths),
+            mutation(_SERVICE + "UpdateServer", request),
+            lambda server: serialized(servers_pb2.UpdateServerResponse(server=self._message(server))),
+            allow_offline=request.allow_offline,
+            timeout_s=remaining_s(context, DEFAULT_TEST_TIMEOUT_S, margin=0.5),
         )
-        changed: list[bool] = []
-
-        async def work(conn: AsyncConnection) -> servers_pb2.UpdateServerResponse:
-            updated, pool_changed = await self.manager.update_server(
-                conn, request.server.id, spec, mask, tested=tested
-            )
-            changed.append(pool_changed)
-            return servers_pb2.UpdateServerResponse(server=self._message(updated))
-
-        response = await idempotent(
-            self.db, self.box, _SERVICE + "UpdateServer", request, servers_pb2.UpdateServerResponse, work
-        )
-        if changed:  # the next call opens a new pool; the health is that of the new details
-            await self.manager.saved(request.server.id, tested, pool_changed=changed[-1])
+        response = servers_pb2.UpdateServerResponse.FromString(written.response)
         response.server.health = self._health(response.server.id)
         return response
 
     async def DeleteServer(
         self, request: servers_pb2.DeleteServerRequest, context: Context
     ) -> servers_pb2.DeleteServerResponse:
-        async def work(conn: AsyncConnection) -> servers_pb2.DeleteServerResponse:
-            await self.manager.delete_server(conn, request.id)
-            return servers_pb2.DeleteServerResponse()
-
-        response = await idempotent(
-            self.db, self.box, _SERVICE + "DeleteServer", request, servers_pb2.DeleteServerResponse, work
-        )
-        await self.manager.forget_client(request.id)
-        return response
+        await self._servers.delete(request.id, mutation(_SERVICE + "DeleteServer", request))
+        return servers_pb2.DeleteServerResponse()
 
     # -- Comet calls ------------------------------------------------------------------------------
 
@@ -222,7 +171,7 @@ class ServerServicer(PendingServerService):
         self, request: servers_pb2.TestConnectionRequest, context: Context
     ) -> servers_pb2.TestConnectionResponse:
         target = request.WhichOneof("target")
-        result = await self.manager.test_connection(
+        result = await self._servers.checks.test_connection(
             server_id=request.server_id if target == "server_id" else "",
             connection=connection_spec(request.connection) if target == "connection" else None,
             timeout_s=remaining_s(context, DEFAULT_TEST_TIMEOUT_S, margin=0.5),
@@ -244,7 +193,7 @@ class ServerServicer(PendingServerService):
     async def ListPolicyGroups(
         self, request: servers_pb2.ListPolicyGroupsRequest, context: Context
     ) -> servers_pb2.ListPolicyGroupsResponse:
-        found = await self.manager.list_policy_groups(
+        found = await self._servers.offers.list_policy_groups(
             request.server_id, timeout_s=remaining_s(context, _COMET_CALL_TIMEOUT_S)
         )
         return servers_pb2.ListPolicyGroupsResponse(
@@ -254,7 +203,7 @@ class ServerServicer(PendingServerService):
     async def ListStorageProviders(
         self, request: servers_pb2.ListStorageProvidersRequest, context: Context
     ) -> servers_pb2.ListStorageProvidersResponse:
-        found = await self.manager.list_storage_providers(
+        found = await self._servers.offers.list_storage_providers(
             request.server_id, timeout_s=remaining_s(context, _COMET_CALL_TIMEOUT_S)
         )
         return servers_pb2.ListStorageProvidersResponse(
@@ -266,7 +215,7 @@ class ServerServicer(PendingServerService):
     async def CreateAdminSession(
         self, request: servers_pb2.CreateAdminSessionRequest, context: Context
     ) -> servers_pb2.CreateAdminSessionResponse:
-        key, kind, url = await self.manager.create_admin_session(
+        key, kind, url = await self._servers.offers.create_admin_session(
             request.server_id, timeout_s=remaining_s(context, _COMET_CALL_TIMEOUT_S)
         )
         return servers_pb2.CreateAdminSessionResponse(session_key=key, session_type=kind, server_url=url)
@@ -276,35 +225,25 @@ class ServerServicer(PendingServerService):
     async def CreateServerGroup(
         self, request: servers_pb2.CreateServerGroupRequest, context: Context
     ) -> servers_pb2.CreateServerGroupResponse:
-        spec = group_spec(request.server_group)
-
-        async def work(conn: AsyncConnection) -> servers_pb2.CreateServerGroupResponse:
-            created = await self.manager.create_group(conn, spec)
-            return servers_pb2.CreateServerGroupResponse(server_group=group_message(created))
-
-        return await idempotent(
-            self.db,
-            self.box,
-            _SERVICE + "CreateServerGroup",
-            request,
-            servers_pb2.CreateServerGroupResponse,
-            work,
+        written = await self._servers.groups.create(
+            group_spec(request.server_group),
+            mutation(_SERVICE + "CreateServerGroup", request),
+            lambda group: serialized(
+                servers_pb2.CreateServerGroupResponse(server_group=group_message(group))
+            ),
         )
+        return servers_pb2.CreateServerGroupResponse.FromString(written.response)
 
     async def GetServerGroup(
         self, request: servers_pb2.GetServerGroupRequest, context: Context
     ) -> servers_pb2.GetServerGroupResponse:
-        async with self.db.read() as conn:
-            group = await self.manager.get_group(conn, request.id)
+        group = await self._servers.groups.get(request.id)
         return servers_pb2.GetServerGroupResponse(server_group=group_message(group))
 
     async def ListServerGroups(
         self, request: servers_pb2.ListServerGroupsRequest, context: Context
     ) -> servers_pb2.ListServerGroupsResponse:
-        async with self.db.read() as conn:
-            found, token = await self.manager.list_groups(
-                conn, page_size=request.page_size, page_token=request.page_token
-            )
+        found, token = await self._servers.groups.page(request.page_size, request.page_token)
         return servers_pb2.ListServerGroupsResponse(
             server_groups=[group_message(g) for g in found], next_page_token=token
         )
@@ -312,35 +251,19 @@ class ServerServicer(PendingServerService):
     async def UpdateServerGroup(
         self, request: servers_pb2.UpdateServerGroupRequest, context: Context
     ) -> servers_pb2.UpdateServerGroupResponse:
-        spec = group_spec(request.server_group)
-
-        async def work(conn: AsyncConnection) -> servers_pb2.UpdateServerGroupResponse:
-            updated = await self.manager.update_group(
-                conn, request.server_group.id, spec, list(request.update_mask.paths)
-            )
-            return servers_pb2.UpdateServerGroupResponse(server_group=group_message(updated))
-
-        return await idempotent(
-            self.db,
-            self.box,
-            _SERVICE + "UpdateServerGroup",
-            request,
-            servers_pb2.UpdateServerGroupResponse,
-            work,
+        written = await self._servers.groups.update(
+            request.server_group.id,
+            group_spec(request.server_group),
+            list(request.update_mask.paths),
+            mutation(_SERVICE + "UpdateServerGroup", request),
+            lambda group: serialized(
+                servers_pb2.UpdateServerGroupResponse(server_group=group_message(group))
+            ),
         )
+        return servers_pb2.UpdateServerGroupResponse.FromString(written.response)
 
     async def DeleteServerGroup(
         self, request: servers_pb2.DeleteServerGroupRequest, context: Context
     ) -> servers_pb2.DeleteServerGroupResponse:
-        async def work(conn: AsyncConnection) -> servers_pb2.DeleteServerGroupResponse:
-            await self.manager.delete_group(conn, request.id)
-            return servers_pb2.DeleteServerGroupResponse()
-
-        return await idempotent(
-            self.db,
-            self.box,
-            _SERVICE + "DeleteServerGroup",
-            request,
-            servers_pb2.DeleteServerGroupResponse,
-            work,
-        )
+        await self._servers.groups.delete(request.id, mutation(_SERVICE + "DeleteServerGroup", request))
+        return servers_pb2.DeleteServerGroupResponse()

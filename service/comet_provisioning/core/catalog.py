@@ -29,6 +29,7 @@ __all__ = [
     "enum_value",
     "quote",
     "resolve_quantities",
+    "text_field",
     "unit_for",
     "validate_options",
     "validate_product",
@@ -82,7 +83,7 @@ def unit_for(key: str) -> str:
     return OPTION_KINDS[key].unit
 
 
-def _text(
+def text_field(
     violations: Violations, field: str, value: str, limit: int, *, required: bool, multiline: bool = False
 ) -> str:
     """Trimmed text; blank-when-required, too long and control characters are violations."""
@@ -135,7 +136,7 @@ def validate_options(
         if kind is not None:
             seen.setdefault(option.key, index)
             quotas.setdefault(kind.quota, option.key)
-        label = _text(violations, f"{at}.label", option.label, LABEL_MAX, required=False)
+        label = text_field(violations, f"{at}.label", option.label, LABEL_MAX, required=False)
         if not label and kind is not None:
             label = kind.label
         limit = kind.max_quantity if kind is not None else INT64_MAX
@@ -194,8 +195,8 @@ class NormalizedProduct:
 
 def validate_product(spec: ProductSpec, violations: Violations, field: str = "product") -> NormalizedProduct:
     """Every rule that needs no database (the server group's existence is checked by the caller)."""
-    name = _text(violations, f"{field}.name", spec.name, NAME_MAX, required=True)
-    description = _text(
+    name = text_field(violations, f"{field}.name", spec.name, NAME_MAX, required=True)
+    description = text_field(
         violations, f"{field}.description", spec.description, DESCRIPTION_MAX, required=False, multiline=True
     )
     currency = spec.currency_code.strip()
@@ -215,12 +216,12 @@ def validate_product(spec: ProductSpec, violations: Violations, field: str = "pr
     mode = enum_value(
         violations, f"{at}.policy_group_mode", settings.policy_group_mode, POLICY_GROUP_MODES, "NONE"
     )
-    policy_id = _text(violations, f"{at}.policy_id", settings.policy_id, REFERENCE_MAX, required=False)
+    policy_id = text_field(violations, f"{at}.policy_id", settings.policy_id, REFERENCE_MAX, required=False)
     if mode == "EXISTING" and not policy_id:
         violations.add(f"{at}.policy_id", "required with policy_group_mode EXISTING")
     elif mode != "EXISTING" and policy_id:
         violations.add(f"{at}.policy_id", f"must be empty with policy_group_mode {mode}")
-    provider = _text(
+    provider = text_field(
         violations, f"{at}.storage_provider_id", settings.storage_provider_id, REFERENCE_MAX, required=False
     )
     setup = enum_value(violations, f"{at}.setup_mode", settings.setup_mode, SETUP_MODES, "ON_ORDER")

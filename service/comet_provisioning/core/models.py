@@ -1,17 +1,16 @@
 """Domain shapes for servers, groups and products.
 
 Specs are what a caller asks for (mutable trees whose attribute names mirror the proto fields, so a
-field-mask path is an attribute path); records are what is stored (defined in `store.records`,
-re-exported here under their domain names). Enum values travel as their proto names without the
+field-mask path is an attribute path); records are what is stored (plain dataclasses, no ORM: the
+repositories of `store/` take and return them). Enum values travel as their proto names without the
 prefix ("HTTPS", "FILL_IN_ORDER", "CREATE_NEW"); "UNSPECIFIED" means the default and "?N" an
 unknown number.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass, field
-
-from comet_provisioning.store.records import ProductOption, ProductRecord, ServerGroupRecord, ServerRecord
 
 __all__ = [
     "ConnectionSpec",
@@ -28,9 +27,69 @@ __all__ = [
     "describe",
 ]
 
-Server = ServerRecord
-ServerGroup = ServerGroupRecord
-Product = ProductRecord
+
+@dataclass
+class ServerGroup:
+    id: str
+    name: str
+    placement_rule: str  # "LEAST_ACCOUNTS" | "FILL_IN_ORDER"
+    failover: bool
+    create_time: dt.datetime
+    update_time: dt.datetime
+    server_ids: list[str] = field(default_factory=list)  # read only: in placement order
+
+
+@dataclass
+class Server:
+    id: str
+    display_name: str
+    protocol: str  # "http" | "https"
+    host: str  # without a port
+    port: int  # 0: the protocol's default
+    admin_username: str
+    admin_password_enc: bytes = field(repr=False)
+    tls_insecure_skip_verify: bool
+    tls_ca_bundle_pem: str
+    server_group_id: str | None
+    max_accounts: int
+    max_connections: int
+    placement_order: int
+    create_time: dt.datetime
+    update_time: dt.datetime
+    comet_version: str = ""  # as meta/version last said; "" until reached
+    comet_version_time: dt.datetime | None = None
+    draining: bool = False  # takes no new accounts
+    account_count: int = 0  # read only: the accounts taking a place on it (see placement)
+
+
+@dataclass(frozen=True)
+class ProductOption:
+    key: str
+    label: str
+    min_quantity: int
+    max_quantity: int
+    default_quantity: int
+    unit_price_minor: int
+    hidden: bool
+
+
+@dataclass
+class Product:
+    id: str
+    name: str
+    description: str
+    currency_code: str
+    base_price_minor: int
+    server_group_id: str
+    policy_group_mode: str  # "NONE" | "EXISTING" | "CREATE_NEW"
+    policy_id: str
+    storage_provider_id: str
+    require_password_change: bool
+    setup_mode: str  # "ON_ORDER" | "MANUAL"
+    options: list[ProductOption]
+    create_time: dt.datetime
+    update_time: dt.datetime
+    account_count: int = 0  # read only: accounts not TERMINATED
 
 
 def describe(server: Server) -> str:

@@ -1,30 +1,28 @@
 """Products: CRUD with field-mask updates, and quotes. The option rules live in `catalog`; what
-the servers of the product's group must offer is checked by `verify_new`/`verify_update` before a
-save (see `product_checks`)."""
+the servers of the product's group must offer is asked before a save (see `product_checks`)."""
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
-from collections.abc import Mapping, Sequence
-
-from sqlalchemy.ext.asyncio import AsyncConnection
+from collections.abc import Callable, Mapping, Sequence
 
 from comet_provisioning.comet.errors import CometError
-from comet_provisioning.store import accounts as account_rows
-from comet_provisioning.store import products as rows
-from comet_provisioning.store import servers as server_rows
-from comet_provisioning.store import utcnow
 
 from .catalog import NormalizedProduct, Quote, quote, resolve_quantities, validate_product
-from .errors import ErrorKind, ServiceError, Violations, not_found
+from .clock import utcnow
+from .comet_clients import ServerClients
+from .crud import Crud, Written, new_id
+from .errors import ErrorKind, ServiceError, Violations
 from .masks import apply_mask, expand_mask
 from .models import ModuleSettingsSpec, OptionSpec, Product, ProductSpec, Server
-from .pagination import decode_page
+from .mutations import Mutation, Mutations
 from .product_checks import CHECKED_SETTINGS, Problem, problems_on, unreachable, unsupported
-from .servers import DEFAULT_TEST_TIMEOUT_S, ServerManager, new_id
+from .unit_of_work import Store, UnitOfWork
 
 __all__ = ["ProductManager"]
+
+Encode = Callable[[Product], bytes]
 
 _SETTINGS_LEAVES = tuple(
     f"module_settings.{name}"
@@ -40,6 +38,9 @@ _SETTINGS_LEAVES = tuple(
 _LEAVES = ("name", "description", "currency_code", "base_price_minor", *_SETTINGS_LEAVES, "options")
 _GROUPS = {"*": _LEAVES, "module_settings": _SETTINGS_LEAVES}
 _OUTPUT_ONLY = ("id", "account_count", "create_time", "update_time")
+_GROUP_FIELD = "product.module_settings.server_group_id"
+_FIELD_OF = {setting: f"product.module_settings.{setting}" for setting in CHECKED_SETTINGS}
+_GROUP_MAX = 10_000
 
 
 def _spec_of(product: Product) -> ProductSpec:
@@ -60,121 +61,135 @@ def _spec_of(product: Product) -> ProductSpec:
     )
 
 
-_FIELD_OF = {setting: f"product.module_settings.{setting}" for setting in CHECKED_SETTINGS}
-_GROUP_MAX = 10_000
+def _merge(current: Product, spec: ProductSpec, leaves: set[str]) -> ProductSpec:
+    merged = _spec_of(current)
+    apply_mask(
+        merged,
+        dataclasses.replace(spec, module_settings=spec.module_settings or ModuleSettingsSpec()),
+        leaves,
+    )
+    return merged
 
 
 class ProductManager:
-    def __init__(self, servers: ServerManager) -> None:
-        self._servers = servers
+    def __init__(self, store: Store, mutations: Mutations, clients: ServerClients) -> None:
+        self._crud = Crud[Product](
+            store,
+            mutations,
+            lambda uow: uow.products,
+            noun="product",
+            name_field="name",
+            list_method="ListProducts",
+            group_field=_GROUP_FIELD,
+        )
+        self._mutations = mutations
+        self._clients = clients
 
-    async def _check(
-        self, conn: AsyncConnection, spec: ProductSpec, *, exclude_id: str | None = None
-    ) -> NormalizedProduct:
+    async def _check(self, uow: UnitOfWork, spec: ProductSpec, *, product_id: str = "") -> NormalizedProduct:
         violations = Violations()
         product = validate_product(spec, violations)
         group_id = product.server_group_id
-        if group_id and await server_rows.get_group(conn, group_id) is None:
-            violations.add("product.module_settings.server_group_id", f"no server group {group_id!r}")
+        if group_id and await uow.server_groups.get(group_id) is None:
+            violations.add(_GROUP_FIELD, f"no server group {group_id!r}")
         violations.raise_if_any()
-        if await rows.product_name_taken(conn, product.name, exclude_id=exclude_id):
-            raise ServiceError(
-                ErrorKind.ALREADY_EXISTS,
-                "PRODUCT_ALREADY_EXISTS",
-                f"a product named {product.name!r} already exists",
-                metadata={"name": product.name},
-            )
+        await self._crud.check_name(uow, product.name, other_than=product_id)
         return product
 
-    async def create_product(self, conn: AsyncConnection, spec: ProductSpec) -> Product:
-        checked = await self._check(conn, spec)
-        now = utcnow()
-        record = Product(id=new_id(), create_time=now, update_time=now, **dataclasses.asdict(checked))
-        record.options = list(checked.options)
-        await rows.insert_product(conn, record)
-        return record
+    # -- reads ------------------------------------------------------------------------------------
 
     async def product(self, product_id: str) -> Product:
         """One product, read on its own (NOT_FOUND when there is none)."""
-        async with self._servers.db.read_one() as conn:
-            return await self.get_product(conn, product_id)
+        return await self._crud.one(product_id)
 
-    async def get_product(
-        self, conn: AsyncConnection, product_id: str, *, for_update: bool = False
-    ) -> Product:
-        if not product_id:
-            violations = Violations()
-            violations.add("id", "required")
-            violations.raise_if_any()
-        record = await rows.get_product(conn, product_id, for_update=for_update)
-        if record is None:
-            raise not_found("product", product_id)
-        return record
+    async def page(self, page_size: int, page_token: str) -> tuple[list[Product], str]:
+        return await self._crud.page(
+            page_size, page_token, lambda uow, offset, limit: uow.products.page(offset=offset, limit=limit)
+        )
 
-    async def list_products(
-        self, conn: AsyncConnection, *, page_size: int, page_token: str
-    ) -> tuple[list[Product], str]:
-        page = decode_page(page_size, page_token, "ListProducts")
-        found = await rows.list_products(conn, offset=page.offset, limit=page.fetch)
-        return found[: page.size], page.next_token(len(found))
+    async def quote(self, product_id: str, quantities: Mapping[str, int], *, field: str = "options") -> Quote:
+        product = await self._crud.one(product_id, field="product_id")
+        return quote(product, resolve_quantities(product, quantities, field=field))
 
-    async def _merge(
-        self, conn: AsyncConnection, product_id: str, spec: ProductSpec, mask: Sequence[str], *, lock: bool
-    ) -> tuple[Product, NormalizedProduct]:
-        leaves = expand_mask(mask, groups=_GROUPS, leaves=_LEAVES, output_only=_OUTPUT_ONLY)
-        if not product_id:
-            violations = Violations()
-            violations.add("product.id", "required")
-            violations.raise_if_any()
-        current = await self.get_product(conn, product_id, for_update=lock)
-        merged = _spec_of(current)
-        incoming = dataclasses.replace(spec, module_settings=spec.module_settings or ModuleSettingsSpec())
-        apply_mask(merged, incoming, leaves)
-        return current, await self._check(conn, merged, exclude_id=product_id)
+    # -- writes -----------------------------------------------------------------------------------
 
-    async def update_product(
-        self, conn: AsyncConnection, product_id: str, spec: ProductSpec, mask: Sequence[str]
-    ) -> Product:
-        current, checked = await self._merge(conn, product_id, spec, mask, lock=True)
-        fields = dataclasses.asdict(checked)
-        fields["options"] = list(checked.options)
-        updated = dataclasses.replace(current, update_time=utcnow(), **fields)
-        await rows.update_product(conn, updated)
-        return updated
+    async def create(
+        self, spec: ProductSpec, mutation: Mutation, encode: Encode, *, timeout_s: float
+    ) -> Written[Product]:
+        """Every rule (INVALID_ARGUMENT, ALREADY_EXISTS), then what every server of the group must
+        offer (FAILED_PRECONDITION naming the server), then the write."""
 
-    # -- what the servers offer -------------------------------------------------------------------
+        async def verify() -> None:
+            async with self._crud.store.read() as uow:
+                product = await self._check(uow, spec)
+                members = await self._members(uow, product.server_group_id)
+            await self._verify(product, members, timeout_s)
 
-    async def verify_new(self, spec: ProductSpec, *, timeout_s: float = DEFAULT_TEST_TIMEOUT_S) -> None:
-        """Every rule of a create (INVALID_ARGUMENT, ALREADY_EXISTS), then what every server of the
-        group must offer (FAILED_PRECONDITION naming the server). Writes nothing."""
-        async with self._servers.db.read() as conn:
-            product = await self._check(conn, spec)
-            members = await self._members(conn, product.server_group_id)
-        await self._verify(product, members, timeout_s)
+        await self._mutations.unless_replayed(mutation, verify)
 
-    async def verify_update(
+        async def build(uow: UnitOfWork) -> Product:
+            checked = await self._check(uow, spec)
+            now = utcnow()
+            record = Product(id=new_id(), create_time=now, update_time=now, **dataclasses.asdict(checked))
+            record.options = list(checked.options)
+            return record
+
+        return await self._crud.create(mutation, build, encode)
+
+    async def update(
         self,
         product_id: str,
         spec: ProductSpec,
         mask: Sequence[str],
+        mutation: Mutation,
+        encode: Encode,
         *,
-        timeout_s: float = DEFAULT_TEST_TIMEOUT_S,
-    ) -> None:
-        """As verify_new, for an update; the servers are asked only if the update changes a module
-        setting they could contradict."""
-        async with self._servers.db.read() as conn:
-            current, product = await self._merge(conn, product_id, spec, mask, lock=False)
-            if all(getattr(current, name) == getattr(product, name) for name in CHECKED_SETTINGS):
-                return
-            members = await self._members(conn, product.server_group_id)
-        await self._verify(product, members, timeout_s)
+        timeout_s: float,
+    ) -> Written[Product]:
+        """As create; the servers are asked only if the update changes a module setting they
+        could contradict."""
+        leaves = expand_mask(mask, groups=_GROUPS, leaves=_LEAVES, output_only=_OUTPUT_ONLY)
 
-    async def _members(self, conn: AsyncConnection, group_id: str) -> list[Server]:
-        return await server_rows.list_servers(conn, group_id=group_id, offset=0, limit=_GROUP_MAX)
+        async def verify() -> None:
+            async with self._crud.store.read() as uow:
+                current = await self._crud.get(uow, product_id, field="product.id")
+                product = await self._check(uow, _merge(current, spec, leaves), product_id=product_id)
+                if all(getattr(current, name) == getattr(product, name) for name in CHECKED_SETTINGS):
+                    return
+                members = await self._members(uow, product.server_group_id)
+            await self._verify(product, members, timeout_s)
+
+        await self._mutations.unless_replayed(mutation, verify)
+
+        async def merge(uow: UnitOfWork, current: Product) -> Product:
+            checked = await self._check(uow, _merge(current, spec, leaves), product_id=product_id)
+            fields = dataclasses.asdict(checked)
+            fields["options"] = list(checked.options)
+            return dataclasses.replace(current, update_time=utcnow(), **fields)
+
+        return await self._crud.update(mutation, product_id, merge, encode, field="product.id")
+
+    async def delete(self, product_id: str, mutation: Mutation) -> None:
+        async def in_use(uow: UnitOfWork, product: Product) -> None:
+            live = await uow.products.live_accounts(product_id)
+            if live:
+                raise ServiceError(
+                    ErrorKind.FAILED_PRECONDITION,
+                    "PRODUCT_IN_USE",
+                    f"{live} account(s) still use product {product_id!r}; terminate them first",
+                    metadata={"product_id": product_id, "account_count": str(live)},
+                )
+
+        await self._crud.delete(mutation, product_id, in_use)
+
+    # -- what the servers offer -------------------------------------------------------------------
+
+    @staticmethod
+    async def _members(uow: UnitOfWork, group_id: str) -> list[Server]:
+        return await uow.servers.page(group_id=group_id, offset=0, limit=_GROUP_MAX)
 
     async def _verify(self, product: NormalizedProduct, members: Sequence[Server], timeout_s: float) -> None:
         async def on(server: Server) -> list[Problem]:
-            client = await self._servers.client(server.id)
+            client = await self._clients.client(server.id)
             try:
                 return await problems_on(client, server, [product], timeout_s=timeout_s)
             except CometError as error:
@@ -188,26 +203,3 @@ class ProductManager:
             problems.extend(result)
         if problems:
             raise unsupported(problems, field_of=_FIELD_OF)
-
-    async def delete_product(self, conn: AsyncConnection, product_id: str) -> None:
-        await self.get_product(conn, product_id, for_update=True)
-        live = await account_rows.live_count(conn, product_id=product_id)
-        if live:
-            raise ServiceError(
-                ErrorKind.FAILED_PRECONDITION,
-                "PRODUCT_IN_USE",
-                f"{live} account(s) still use product {product_id!r}; terminate them first",
-                metadata={"product_id": product_id, "account_count": str(live)},
-            )
-        await account_rows.detach_terminated(conn, product_id=product_id)
-        await rows.delete_product(conn, product_id)
-
-    async def quote_order(
-        self, conn: AsyncConnection, product_id: str, quantities: Mapping[str, int], *, field: str = "options"
-    ) -> Quote:
-        if not product_id:
-            violations = Violations()
-            violations.add("product_id", "required")
-            violations.raise_if_any()
-        product = await self.get_product(conn, product_id)
-        return quote(product, resolve_quantities(product, quantities, field=field))

@@ -4,8 +4,9 @@ Patterns with Python*).
 Core code asks the `Store` for a unit of work, uses the repositories it carries, and never sees a
 connection, a statement or a storage exception: a write unit commits when its block ends without an
 error and rolls back otherwise; repositories raise the domain's own errors (`StaleAccount`,
-`UsernameTaken`, `RequestIdTaken`). `store/` implements it with SQLAlchemy (SQLite or PostgreSQL);
-tests implement it in memory, so the reconcile logic runs without a database.
+`UsernameTaken`, `RequestIdTaken`, `NameTaken`, `UnknownServerGroup`). `store/` implements it with
+SQLAlchemy (SQLite or PostgreSQL); tests implement it in memory, so the reconcile logic runs without
+a database.
 """
 
 from __future__ import annotations
@@ -21,7 +22,9 @@ from .accounts.repository import (
     PolicyMarks,
     UsageSyncRecords,
 )
+from .product_repository import ProductRepository
 from .request_records import RequestRecords
+from .server_repository import ServerGroupRepository, ServerRepository
 
 __all__ = ["Store", "UnitOfWork"]
 
@@ -49,6 +52,15 @@ class UnitOfWork(Protocol):
 
     @property
     def request_records(self) -> RequestRecords: ...
+
+    @property
+    def servers(self) -> ServerRepository: ...
+
+    @property
+    def server_groups(self) -> ServerGroupRepository: ...
+
+    @property
+    def products(self) -> ProductRepository: ...
 
 
 class Store(Protocol):

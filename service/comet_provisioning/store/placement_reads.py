@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from comet_provisioning.core.accounts.repository import GroupPlacement, ServerLoad
 
-from .accounts import load_column
+from .live_accounts import load_column
 from .prepared import PreparedSelect
 from .schema import server_groups, servers
 

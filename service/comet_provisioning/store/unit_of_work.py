@@ -15,7 +15,10 @@ from .account_table import SqlAccounts
 from .database import Database
 from .idempotency import SqlRequestRecords
 from .placement_reads import SqlPlacementReads
+from .products import SqlProducts
+from .server_groups import SqlServerGroups
 from .server_policies import SqlPolicyMarks
+from .servers import SqlServers
 from .usage_rows import SqlUsageSyncs
 
 __all__ = ["SqlStore", "SqlUnitOfWork"]
@@ -54,6 +57,18 @@ class SqlUnitOfWork:
     @property
     def request_records(self) -> SqlRequestRecords:
         return SqlRequestRecords(self._conn)
+
+    @property
+    def servers(self) -> SqlServers:
+        return SqlServers(self._conn)
+
+    @property
+    def server_groups(self) -> SqlServerGroups:
+        return SqlServerGroups(self._conn)
+
+    @property
+    def products(self) -> SqlProducts:
+        return SqlProducts(self._conn)
 
 
 class SqlStore:
