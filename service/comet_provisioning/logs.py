@@ -59,12 +59,6 @@ class bind:  # lower case: it reads as a function, `with logs.bind(...)`
         _CONTEXT.reset(self._token)
 
 
-def bind_value(key: str, value: str) -> None:
-    """Adds one field to the current context (for values learned mid-call, e.g. the account id)."""
-    if value:
-        _CONTEXT.set({**_CONTEXT.get({}), key: value})
-
-
 def _fields(record: logging.LogRecord) -> dict[str, Any]:
     fields: dict[str, Any] = dict(log_context())
     for key, value in record.__dict__.items():

@@ -17,7 +17,6 @@ context knows the peer's certificate and can end the call with a rich status.
 
 from __future__ import annotations
 
-import contextvars
 import enum
 import hashlib
 import hmac
@@ -53,7 +52,6 @@ __all__ = [
     "Authenticator",
     "Caller",
     "Role",
-    "current_caller",
     "hash_token",
 ]
 
@@ -144,13 +142,7 @@ class Caller:
     via: str  # "token", "certificate" or "none" (authentication off)
 
 
-_CALLER: contextvars.ContextVar[Caller | None] = contextvars.ContextVar("caller", default=None)
 _ANONYMOUS = Caller("anonymous", Role.ADMIN, "none")  # every caller while authentication is off
-
-
-def current_caller() -> Caller | None:
-    """The authenticated caller of the RPC being served (e.g. for audit events), if any."""
-    return _CALLER.get()
 
 
 def hash_token(token: str) -> str:
@@ -318,25 +310,17 @@ class AuthInterceptor(Interceptor):
                     caller = self._check(method, context)
                 except ServiceError as err:
                     await self._refuse(method, context, err)
-                token = _CALLER.set(caller)
-                try:
-                    with logs.bind(caller=caller.name):
-                        return await behaviour(request, context)
-                finally:
-                    _CALLER.reset(token)
+                with logs.bind(caller=caller.name):
+                    return await behaviour(request, context)
 
             return run
 
         def stream(behaviour: StreamBehaviour) -> StreamBehaviour:
             async def run(request: Any, context: Context) -> AsyncIterator[Any]:
                 caller = await self._admit(method, context)
-                token = _CALLER.set(caller)
-                try:
-                    with logs.bind(caller=caller.name):
-                        async for item in behaviour(request, context):
-                            yield item
-                finally:
-                    _CALLER.reset(token)
+                with logs.bind(caller=caller.name):
+                    async for item in behaviour(request, context):
+                        yield item
 
             return run
 

@@ -1,5 +1,5 @@
-"""Proto conversion for what issue 6 adds to an account: usage (from the store) and the live view
-(the client area), plus the installer platform names."""
+"""Proto conversion for an account's usage (from the store) and its live view (the client area),
+plus the installer platform names."""
 
 from __future__ import annotations
 

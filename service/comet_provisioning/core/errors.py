@@ -81,15 +81,6 @@ def not_found(resource: str, resource_id: str) -> ServiceError:
     )
 
 
-def unimplemented(method: str, issue: int) -> ServiceError:
-    return ServiceError(
-        ErrorKind.UNIMPLEMENTED,
-        "NOT_BUILT_YET",
-        f"{method} is not built yet (tracked in issue #{issue})",
-        metadata={"method": method, "issue": str(issue)},
-    )
-
-
 class Violations:
     """Collects field violations so a request is checked whole and every bad field named at once."""
 
