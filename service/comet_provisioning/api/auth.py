@@ -25,17 +25,15 @@ from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, NoReturn
 
-import grpc
 from comet_provisioning_client.v1 import accounts_pb2, catalog_pb2, servers_pb2
 from google.protobuf.descriptor import ServiceDescriptor
 
 from comet_provisioning import logs
 from comet_provisioning.api.errors import abort
-from comet_provisioning.api.interceptors import (
+from comet_provisioning.api.handlers import (
     Context,
-    Continuation,
     Handler,
-    Interceptor,
+    Layer,
     StreamBehaviour,
     UnaryBehaviour,
     wrap_handler,
@@ -255,7 +253,7 @@ def authorize(caller: Caller, method: str) -> None:
         )
 
 
-class AuthInterceptor(Interceptor):
+class AuthInterceptor(Layer):
     """Authenticates and authorizes every call except health (and reflection when public).
 
     With no `authenticator` (authentication off, loopback or demo only) every call is let through
@@ -263,6 +261,7 @@ class AuthInterceptor(Interceptor):
     """
 
     def __init__(self, authenticator: Authenticator | None, *, reflection_public: bool = True) -> None:
+        super().__init__()
         self.authenticator = authenticator
         self.reflection_public = reflection_public
 
@@ -277,12 +276,6 @@ class AuthInterceptor(Interceptor):
         authorize(caller, method)
         return caller
 
-    async def _admit(self, method: str, context: Context) -> Caller:
-        try:
-            return self._check(method, context)
-        except ServiceError as err:
-            await self._refuse(method, context, err)
-
     async def _refuse(self, method: str, context: Context, err: ServiceError) -> NoReturn:
         log.warning(
             "call refused",
@@ -290,23 +283,15 @@ class AuthInterceptor(Interceptor):
         )
         await abort(context, err)
 
-    async def intercept_service(
-        self,
-        continuation: Continuation,
-        handler_call_details: grpc.HandlerCallDetails,
-    ) -> Handler:
-        handler = await continuation(handler_call_details)
-        method: str = handler_call_details.method
-        if handler is None or method.startswith(_HEALTH):
+    def wrap(self, method: str, handler: Handler) -> Handler:
+        if method.startswith(_HEALTH):
             return handler
-        if method.startswith(_REFLECTION):
-            if self.reflection_public or self.authenticator is None:
-                return handler
-            return self._wrap_bidi(handler, method)
+        if method.startswith(_REFLECTION) and (self.reflection_public or self.authenticator is None):
+            return handler
 
         def unary(behaviour: UnaryBehaviour) -> UnaryBehaviour:
             async def run(request: Any, context: Context) -> Any:
-                try:  # inline rather than `await self._admit(...)`: one coroutine less per call
+                try:
                     caller = self._check(method, context)
                 except ServiceError as err:
                     await self._refuse(method, context, err)
@@ -317,7 +302,10 @@ class AuthInterceptor(Interceptor):
 
         def stream(behaviour: StreamBehaviour) -> StreamBehaviour:
             async def run(request: Any, context: Context) -> AsyncIterator[Any]:
-                caller = await self._admit(method, context)
+                try:
+                    caller = self._check(method, context)
+                except ServiceError as err:
+                    await self._refuse(method, context, err)
                 with logs.bind(caller=caller.name):
                     async for item in behaviour(request, context):
                         yield item
@@ -325,22 +313,3 @@ class AuthInterceptor(Interceptor):
             return run
 
         return wrap_handler(handler, unary, stream)
-
-    def _wrap_bidi(self, handler: Handler, method: str) -> Handler:
-        """Reflection is a bidirectional stream, which `wrap_handler` leaves alone."""
-        inner = handler.stream_stream
-        if inner is None:
-            return handler
-
-        bidi: Any = inner  # the aio handler is an async generator; grpc-stubs types the sync one
-
-        async def run(requests: Any, context: Context) -> AsyncIterator[Any]:
-            await self._admit(method, context)
-            async for item in bidi(requests, context):
-                yield item
-
-        return grpc.stream_stream_rpc_method_handler(
-            run,
-            request_deserializer=handler.request_deserializer,
-            response_serializer=handler.response_serializer,
-        )

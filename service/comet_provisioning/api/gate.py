@@ -10,14 +10,11 @@ import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
-import grpc
-
 from comet_provisioning.api.errors import abort
-from comet_provisioning.api.interceptors import (
+from comet_provisioning.api.handlers import (
     Context,
-    Continuation,
     Handler,
-    Interceptor,
+    Layer,
     StreamBehaviour,
     UnaryBehaviour,
     wrap_handler,
@@ -25,8 +22,9 @@ from comet_provisioning.api.interceptors import (
 from comet_provisioning.core.errors import ErrorKind, ServiceError
 
 
-class AdmissionGate(Interceptor):
+class AdmissionGate(Layer):
     def __init__(self, max_in_flight: int) -> None:
+        super().__init__()
         self.max_in_flight = max_in_flight
         self.in_flight = 0
         self.draining = False
@@ -65,14 +63,8 @@ class AdmissionGate(Interceptor):
         if self.in_flight == 0:
             self._idle.set()
 
-    async def intercept_service(
-        self,
-        continuation: Continuation,
-        handler_call_details: grpc.HandlerCallDetails,
-    ) -> Handler:
-        handler = await continuation(handler_call_details)
-        method: str = handler_call_details.method
-        if handler is None or method.startswith("/grpc."):
+    def wrap(self, method: str, handler: Handler) -> Handler:
+        if method.startswith("/grpc."):
             return handler  # health and reflection must answer while draining
 
         def unary(behaviour: UnaryBehaviour) -> UnaryBehaviour:

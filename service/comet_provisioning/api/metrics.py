@@ -21,11 +21,10 @@ import grpc
 from google.protobuf.descriptor import ServiceDescriptor
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
-from comet_provisioning.api.interceptors import (
+from comet_provisioning.api.handlers import (
     Context,
-    Continuation,
     Handler,
-    Interceptor,
+    Layer,
     StreamBehaviour,
     UnaryBehaviour,
     wrap_handler,
@@ -89,23 +88,18 @@ def _code_name(context: Context) -> str:
     return "UNKNOWN"
 
 
-class MetricsInterceptor(Interceptor):
+class MetricsInterceptor(Layer):
     def __init__(self, metrics: GrpcServerMetrics) -> None:
+        super().__init__()
         self.metrics = metrics
 
-    async def intercept_service(
-        self,
-        continuation: Continuation,
-        handler_call_details: grpc.HandlerCallDetails,
-    ) -> Handler:
-        handler = await continuation(handler_call_details)
-        method: str = handler_call_details.method
-        if handler is None or method.startswith("/grpc."):
+    def wrap(self, method: str, handler: Handler) -> Handler:
+        if method.startswith("/grpc."):
             return handler
         service, name = split_method(method)
         m = self.metrics
-        # The behaviours below are built once per method (InterceptorPipeline, at registration), so they keep
-        # their label children instead of calling labels() (a lock and a dict) on every call.
+        # The behaviours below are built once per method (see Layer), so they keep their label
+        # children instead of calling labels() (a lock and a dict) on every call.
         handled: dict[tuple[str, str], Any] = {}
 
         def finish(kind: str, handling: Any, started: float, code: str) -> None:

@@ -165,8 +165,8 @@ def _error(response: Response, code: grpc.StatusCode, message: str) -> Response:
 
 
 def register_reflection(services: Sequence[str], server: Any) -> ReflectionIndex:
-    """Registers reflection v1 and v1alpha on `server` (a grpc server or the ServiceCollector) for
-    `services` (the two reflection services are added)."""
+    """Registers reflection v1 and v1alpha on `server` for `services` (the two reflection services
+    are added)."""
     index = ReflectionIndex(
         [
             *contract_files(),

@@ -12,9 +12,10 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from comet_provisioning.api.auth import SERVICE_DESCRIPTORS
 from comet_provisioning.api.gate import AdmissionGate
-from comet_provisioning.api.interceptors import CallContextInterceptor, Interceptor
-from comet_provisioning.api.pipeline import InterceptorPipeline, ServiceCollector
+from comet_provisioning.api.handlers import Interceptor
+from comet_provisioning.api.interceptors import CallContextInterceptor
 from comet_provisioning.api.reflection import register_reflection
+from comet_provisioning.api.streams import StreamDriver
 
 if TYPE_CHECKING:
     from comet_provisioning.api.tls import Exposure
@@ -66,24 +67,23 @@ async def build_server(
 ) -> GrpcServer:
     gate = AdmissionGate(max_in_flight)
     server = grpc.aio.server(
+        # Outermost first: each decides from the method name alone (see handlers.Layer).
+        interceptors=[StreamDriver(), *extra_interceptors, gate, CallContextInterceptor()],
         options=[
             ("grpc.max_receive_message_length", _MAX_MESSAGE_BYTES),
             ("grpc.max_send_message_length", _MAX_MESSAGE_BYTES),
             ("grpc.so_reuseport", 0),
         ],
     )
-    services = ServiceCollector()
-    services.add(servers_pb2_grpc.add_ServerServiceServicer_to_server, servicers.servers)
-    services.add(catalog_pb2_grpc.add_CatalogServiceServicer_to_server, servicers.catalog)
-    services.add(accounts_pb2_grpc.add_AccountServiceServicer_to_server, servicers.accounts)
+    servers_pb2_grpc.add_ServerServiceServicer_to_server(servicers.servers, server)
+    catalog_pb2_grpc.add_CatalogServiceServicer_to_server(servicers.catalog, server)
+    accounts_pb2_grpc.add_AccountServiceServicer_to_server(servicers.accounts, server)
     health_servicer = health.aio.HealthServicer()  # type: ignore[attr-defined]
-    services.add(health_pb2_grpc.add_HealthServicer_to_server, health_servicer)
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     if reflection_on:
         register_reflection(
-            (*SERVICE_NAMES, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name), services
+            (*SERVICE_NAMES, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name), server
         )
-    pipeline = InterceptorPipeline([*extra_interceptors, gate, CallContextInterceptor()])
-    await pipeline.install(services.services, server)
     port = (
         server.add_secure_port(listen, credentials)
         if credentials is not None
