@@ -85,17 +85,9 @@ class CallContextInterceptor(Layer):
                         if isinstance(request, _Malformed):
                             raise malformed_request(method)
                         response = await behaviour(request, context)
-                    except asyncio.CancelledError:
-                        _log_outcome(started, _gone(context), "", logging.INFO)
+                    except BaseException as exc:
+                        await _failed(context, started, exc)
                         raise
-                    except ServiceError as err:
-                        _log_outcome(started, status_code(err).name, err.reason, logging.INFO)
-                        await abort(context, err)
-                    except _ENDED:
-                        raise
-                    except Exception:
-                        log.exception("unexpected error")
-                        await abort(context, internal_error())
                     _log_outcome(started, "OK", "", ok_level)
                     return response
 
@@ -110,17 +102,9 @@ class CallContextInterceptor(Layer):
                             raise malformed_request(method)
                         async for item in behaviour(request, context):
                             yield item
-                    except (asyncio.CancelledError, GeneratorExit):  # the caller went away
-                        _log_outcome(started, _gone(context), "", logging.INFO)
+                    except BaseException as exc:
+                        await _failed(context, started, exc)
                         raise
-                    except ServiceError as err:
-                        _log_outcome(started, status_code(err).name, err.reason, logging.INFO)
-                        await abort(context, err)
-                    except _ENDED:
-                        raise
-                    except Exception:
-                        log.exception("unexpected error")
-                        await abort(context, internal_error())
                     _log_outcome(started, "OK", "", ok_level)
 
             return run
@@ -128,6 +112,19 @@ class CallContextInterceptor(Layer):
         return wrap_handler(
             handler, unary, stream, request_deserializer=_tolerant(handler.request_deserializer)
         )
+
+
+async def _failed(context: Context, started: float, exc: BaseException) -> None:
+    """A call that did not answer: its access line, and its status (a domain error's own, an
+    unexpected exception's INTERNAL without its text). Returns when `exc` is to go on as it is."""
+    if isinstance(exc, asyncio.CancelledError | GeneratorExit):  # the caller went away
+        _log_outcome(started, _gone(context), "", logging.INFO)
+    elif isinstance(exc, ServiceError):
+        _log_outcome(started, status_code(exc).name, exc.reason, logging.INFO)
+        await abort(context, exc)
+    elif isinstance(exc, Exception) and not isinstance(exc, _ENDED):
+        log.exception("unexpected error")
+        await abort(context, internal_error())
 
 
 def _gone(context: Context) -> str:

@@ -15,13 +15,18 @@ from .pagination import decode_page
 from .server_repository import NameTaken, UnknownServerGroup
 from .unit_of_work import Store, UnitOfWork
 
-__all__ = ["Crud", "Records", "Written", "new_id"]
+__all__ = ["Crud", "Records", "Written", "in_use", "new_id"]
 
 R = TypeVar("R")
 
 
 def new_id() -> str:
     return uuid.uuid4().hex
+
+
+def in_use(reason: str, message: str, **metadata: str) -> ServiceError:
+    """A record something still depends on (a delete's refusal)."""
+    return ServiceError(ErrorKind.FAILED_PRECONDITION, reason, message, metadata=metadata)
 
 
 class Records(Protocol[R]):

@@ -12,8 +12,8 @@ from comet_provisioning.comet.errors import CometError
 from .catalog import NormalizedProduct, Quote, quote, resolve_quantities, validate_product
 from .clock import utcnow
 from .comet_clients import ServerClients
-from .crud import Crud, Written, new_id
-from .errors import ErrorKind, ServiceError, Violations
+from .crud import Crud, Written, in_use, new_id
+from .errors import Violations
 from .masks import apply_mask, expand_mask
 from .models import ModuleSettingsSpec, OptionSpec, Product, ProductSpec, Server
 from .mutations import Mutation, Mutations
@@ -169,17 +169,17 @@ class ProductManager:
         return await self._crud.update(mutation, product_id, merge, encode, field="product.id")
 
     async def delete(self, product_id: str, mutation: Mutation) -> None:
-        async def in_use(uow: UnitOfWork, product: Product) -> None:
+        async def still_used(uow: UnitOfWork, product: Product) -> None:
             live = await uow.products.live_accounts(product_id)
             if live:
-                raise ServiceError(
-                    ErrorKind.FAILED_PRECONDITION,
+                raise in_use(
                     "PRODUCT_IN_USE",
                     f"{live} account(s) still use product {product_id!r}; terminate them first",
-                    metadata={"product_id": product_id, "account_count": str(live)},
+                    product_id=product_id,
+                    account_count=str(live),
                 )
 
-        await self._crud.delete(mutation, product_id, in_use)
+        await self._crud.delete(mutation, product_id, still_used)
 
     # -- what the servers offer -------------------------------------------------------------------
 

@@ -6,8 +6,8 @@ import dataclasses
 from collections.abc import Callable, Sequence
 
 from .clock import utcnow
-from .crud import Crud, Written, new_id
-from .errors import ErrorKind, ServiceError, Violations
+from .crud import Crud, Written, in_use, new_id
+from .errors import Violations
 from .models import ServerGroup, ServerGroupSpec
 from .mutations import Mutation, Mutations
 from .server_fields import check_group
@@ -77,23 +77,23 @@ class ServerGroups:
         return await self._crud.update(mutation, group_id, merge, encode, field="server_group.id")
 
     async def delete(self, group_id: str, mutation: Mutation) -> None:
-        async def in_use(uow: UnitOfWork, group: ServerGroup) -> None:
+        async def still_used(uow: UnitOfWork, group: ServerGroup) -> None:
             used_by = await uow.server_groups.products_using(group_id)
             if used_by:
-                raise ServiceError(
-                    ErrorKind.FAILED_PRECONDITION,
+                raise in_use(
                     "SERVER_GROUP_IN_USE",
                     f"{used_by} product(s) place accounts through server group {group_id!r};"
                     " change them first",
-                    metadata={"server_group_id": group_id, "product_count": str(used_by)},
+                    server_group_id=group_id,
+                    product_count=str(used_by),
                 )
             live = await uow.server_groups.live_accounts(group_id)
             if live:
-                raise ServiceError(
-                    ErrorKind.FAILED_PRECONDITION,
+                raise in_use(
                     "SERVER_GROUP_HAS_ACCOUNTS",
                     f"the servers of group {group_id!r} still hold {live} account(s)",
-                    metadata={"server_group_id": group_id, "account_count": str(live)},
+                    server_group_id=group_id,
+                    account_count=str(live),
                 )
 
-        await self._crud.delete(mutation, group_id, in_use)
+        await self._crud.delete(mutation, group_id, still_used)

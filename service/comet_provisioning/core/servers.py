@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 from comet_provisioning.comet.client import CometClient
 from comet_provisioning.comet.registry import CometClientRegistry
@@ -19,8 +20,8 @@ from .clock import utcnow
 from .comet_clients import ServerClients
 from .comet_errors import name_server
 from .connection_test import ConnectionTest
-from .crud import Crud, Written, new_id
-from .errors import ErrorKind, ServiceError, Violations
+from .crud import Crud, Written, in_use, new_id
+from .errors import Violations
 from .models import Server, ServerSpec, describe
 from .mutations import Mutation, Mutations
 from .server_checks import ServerChecks
@@ -129,23 +130,12 @@ class ServerManager:
             known = tested is not None and tested.ok
             return Server(
                 id=server_id,
-                display_name=name,
-                protocol=connection.protocol,
-                host=connection.host,
-                port=connection.port,
-                admin_username=connection.admin_username,
+                **_fields(name, connection, spec),
                 admin_password_enc=self._box.encrypt(connection.admin_password, bound_to=server_id),
-                tls_insecure_skip_verify=connection.tls_insecure_skip_verify,
-                tls_ca_bundle_pem=connection.tls_ca_bundle_pem,
-                server_group_id=spec.server_group_id or None,
-                max_accounts=spec.max_accounts,
-                max_connections=spec.max_connections,
-                placement_order=spec.placement_order,
                 create_time=now,
                 update_time=now,
                 comet_version=tested.version if tested is not None and known else "",
                 comet_version_time=now if known else None,
-                draining=spec.draining,
             )
 
         written = await self._crud.create(mutation, build, encode)
@@ -165,19 +155,8 @@ class ServerManager:
             password_enc = self._box.encrypt(connection.admin_password, bound_to=current.id)
         updated = dataclasses.replace(
             current,
-            display_name=name,
-            protocol=connection.protocol,
-            host=connection.host,
-            port=connection.port,
-            admin_username=connection.admin_username,
+            **_fields(name, connection, merged),
             admin_password_enc=password_enc,
-            tls_insecure_skip_verify=connection.tls_insecure_skip_verify,
-            tls_ca_bundle_pem=connection.tls_ca_bundle_pem,
-            server_group_id=merged.server_group_id or None,
-            max_accounts=merged.max_accounts,
-            max_connections=merged.max_connections,
-            placement_order=merged.placement_order,
-            draining=merged.draining,
             update_time=utcnow(),
         )
         return updated, _target_changed(current, updated)
@@ -226,22 +205,40 @@ class ServerManager:
     async def delete(self, server_id: str, mutation: Mutation) -> None:
         """Only a server without live accounts; its pool is closed (also on a replay)."""
 
-        async def in_use(uow: UnitOfWork, server: Server) -> None:
+        async def still_used(uow: UnitOfWork, server: Server) -> None:
             live = await uow.servers.live_accounts(server_id)
             if live:
-                raise ServiceError(
-                    ErrorKind.FAILED_PRECONDITION,
+                raise in_use(
                     "SERVER_HAS_ACCOUNTS",
                     f"server {describe(server)} still holds {live} account(s) not terminated;"
                     " terminate or move them first",
-                    metadata={"server_id": server_id, "account_count": str(live)},
+                    server_id=server_id,
+                    account_count=str(live),
                 )
 
-        await self._crud.delete(mutation, server_id, in_use)
+        await self._crud.delete(mutation, server_id, still_used)
         await self.clients.forget(server_id)
 
     async def aclose(self) -> None:
         await self.clients.aclose()
+
+
+def _fields(name: str, connection: CheckedConnection, spec: ServerSpec) -> dict[str, Any]:
+    """What a checked request sets of a server, its password aside."""
+    return {
+        "display_name": name,
+        "protocol": connection.protocol,
+        "host": connection.host,
+        "port": connection.port,
+        "admin_username": connection.admin_username,
+        "tls_insecure_skip_verify": connection.tls_insecure_skip_verify,
+        "tls_ca_bundle_pem": connection.tls_ca_bundle_pem,
+        "server_group_id": spec.server_group_id or None,
+        "max_accounts": spec.max_accounts,
+        "max_connections": spec.max_connections,
+        "placement_order": spec.placement_order,
+        "draining": spec.draining,
+    }
 
 
 def _target_changed(current: Server, updated: Server) -> bool:
