@@ -30,16 +30,10 @@ from google.protobuf.descriptor import ServiceDescriptor
 
 from comet_provisioning import logs
 from comet_provisioning.api.errors import abort
-from comet_provisioning.api.handlers import (
-    Context,
-    Handler,
-    Layer,
-    StreamBehaviour,
-    UnaryBehaviour,
-    wrap_handler,
-)
 from comet_provisioning.config import ROLE_NAMES, ClientCertEntry, Settings, TokenEntry
 from comet_provisioning.core.errors import ErrorKind, ServiceError
+
+from .handlers import Context, Handler, Layer, StreamBehaviour, UnaryBehaviour, wrap_handler
 
 log = logging.getLogger("comet_provisioning.auth")
 

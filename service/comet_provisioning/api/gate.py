@@ -11,15 +11,9 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from comet_provisioning.api.errors import abort
-from comet_provisioning.api.handlers import (
-    Context,
-    Handler,
-    Layer,
-    StreamBehaviour,
-    UnaryBehaviour,
-    wrap_handler,
-)
 from comet_provisioning.core.errors import ErrorKind, ServiceError
+
+from .handlers import Context, Handler, Layer, StreamBehaviour, UnaryBehaviour, wrap_handler
 
 
 class AdmissionGate(Layer):

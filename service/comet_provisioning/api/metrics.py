@@ -21,14 +21,7 @@ import grpc
 from google.protobuf.descriptor import ServiceDescriptor
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
-from comet_provisioning.api.handlers import (
-    Context,
-    Handler,
-    Layer,
-    StreamBehaviour,
-    UnaryBehaviour,
-    wrap_handler,
-)
+from .handlers import Context, Handler, Layer, StreamBehaviour, UnaryBehaviour, wrap_handler
 
 __all__ = ["GrpcServerMetrics", "MetricsInterceptor"]
 
