@@ -34,6 +34,9 @@ _EVENT = (
 )
 
 
+_CREATE = "/comet.provisioning.v1.AccountService/CreateAccount"
+
+
 class DurableSteps:
     """The two transactions, on a fresh database with the service's tables (its own migrations)."""
 
@@ -55,12 +58,20 @@ class DurableSteps:
     def before_add_user(self, name: str) -> None:
         now = datetime.now(UTC).isoformat(" ")
         self.db.execute("BEGIN IMMEDIATE")
-        self.db.execute("SELECT id FROM accounts WHERE create_request_id = ?", (name,)).fetchall()
+        self.db.execute(
+            "SELECT fingerprint, response FROM idempotency_keys WHERE method = ? AND request_id = ?",
+            (_CREATE, name),
+        ).fetchall()
         self.db.execute(
             "INSERT INTO accounts (id, status, create_time, update_time, customer_email,"
-            " customer_reference, add_user_state, username, create_request_id, options)"
-            " VALUES (?, 'PENDING', ?, ?, ?, ?, 'ATTEMPTED', ?, ?, '{\"number_of_devices\": 2}')",
-            (name, now, now, f"{name}@example.com", name, name, name),
+            " customer_reference, add_user_state, username, options)"
+            " VALUES (?, 'PENDING', ?, ?, ?, ?, 'ATTEMPTED', ?, '{\"number_of_devices\": 2}')",
+            (name, now, now, f"{name}@example.com", name, name),
+        )
+        self.db.execute(
+            "INSERT INTO idempotency_keys (method, request_id, fingerprint, response, create_time)"
+            " VALUES (?, ?, ?, ?, ?)",
+            (_CREATE, name, "f" * 64, name.encode(), now),
         )
         self.db.execute(_EVENT, (name, "place", "", name, now))
         self.db.execute("COMMIT")

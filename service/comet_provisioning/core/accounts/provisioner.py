@@ -32,6 +32,7 @@ import dataclasses
 import datetime as dt
 import logging
 import secrets
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from comet_provisioning.comet import CometClient, CometError
@@ -39,7 +40,7 @@ from comet_provisioning.core.clock import Clock, SystemClock
 from comet_provisioning.core.errors import ServiceError
 from comet_provisioning.core.models import Product
 from comet_provisioning.core.secrets import open_account_password
-from comet_provisioning.core.unit_of_work import Store
+from comet_provisioning.core.unit_of_work import Store, UnitOfWork
 from comet_provisioning.crypto import SecretBox
 
 from .comet_calls import account_client, comet_call
@@ -121,12 +122,18 @@ class Provisioner:
     # -- a new order ------------------------------------------------------------------------------
 
     async def record_and_place(
-        self, account: Account, product: Product, journal: Journal, lease: LeaseClaim
+        self,
+        account: Account,
+        product: Product,
+        journal: Journal,
+        lease: LeaseClaim,
+        record: Callable[[UnitOfWork], Awaitable[None]],
     ) -> Account:
-        """Inserts a new order already placed, its username reserved, add-user ATTEMPTED and this
-        process's lease on it: one transaction. RequestIdTaken if a concurrent order with the
-        same request id won."""
-        return await self._choice.place(self._with_password(account), product, journal, set(), lease=lease)
+        """Inserts a new order already placed, its username reserved, add-user ATTEMPTED, this
+        process's lease on it and its request id recorded (`record`): one transaction."""
+        return await self._choice.place(
+            self._with_password(account), product, journal, set(), lease=lease, record=record
+        )
 
     # -- the whole run ----------------------------------------------------------------------------
 
