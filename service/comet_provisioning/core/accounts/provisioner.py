@@ -30,14 +30,16 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import functools
 import logging
 import secrets
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from comet_provisioning.comet import CometClient, CometError
+from comet_provisioning.comet import CometClient, CometError, CometHashConflict, ProfileAndHash
+from comet_provisioning.comet.models import RequestedVault, UpdatedProfile
 from comet_provisioning.core.clock import Clock, SystemClock
-from comet_provisioning.core.errors import ServiceError
+from comet_provisioning.core.errors import ErrorKind, ServiceError
 from comet_provisioning.core.models import Product
 from comet_provisioning.core.secrets import open_account_password
 from comet_provisioning.core.unit_of_work import Store, UnitOfWork
@@ -60,6 +62,7 @@ from .server_choice import ServerChoice
 log = logging.getLogger("comet_provisioning.accounts")
 
 DEFAULT_PASSWORD_RETENTION = dt.timedelta(days=7)
+_MAX_VAULT_CHECKS = 3
 
 
 @dataclasses.dataclass
@@ -160,9 +163,9 @@ class Provisioner:
             account = await self._users.ensure(account, product, journal, run)
             client = await account_client(self._clients, account)
             step = "request_vault"
-            account = await self._request_vault(account, product, client, journal, run)
+            account, current = await self._request_vault(account, product, client, journal, run)
             step = "apply_quotas"
-            await self._apply_limits(account, product, client, journal)
+            await self._apply_limits(account, product, client, journal, current)
         except ServiceError as err:
             await self._after_failure(account, product, journal, step, err, run)
             raise
@@ -299,29 +302,67 @@ class Provisioner:
 
     async def _request_vault(
         self, account: Account, product: Product, client: CometClient, journal: Journal, run: Run
-    ) -> Account:
+    ) -> tuple[Account, ProfileAndHash | None]:
+        """The account's initial vault exists afterwards. Also returns the profile and hash as
+        Comet holds them now when a reply carried them (Comet 25.6.8+), so the limits can be
+        written without reading the profile again: a create is then three dependent calls."""
         if not product.storage_provider_id or account.vault is StepState.DONE:
-            return account
-        if not run.created:
-            # An earlier run may have requested it and lost the reply: a new user has no vaults.
-            with journal.step("request_vault", "get-user-profile") as outcome:
-                profile = await comet_call(account, lambda: client.get_user_profile(account.username))
-                found = comet_vault_ids(profile)
-                if found:
-                    outcome.skipped("created by an earlier attempt")
-            if found:
-                return dataclasses.replace(account, vault=StepState.DONE, vault_id=found[0])
-        with journal.step("request_vault", "request-storage-vault"):
-            vault = await comet_call(
-                account, lambda: client.request_storage_vault(account.username, product.storage_provider_id)
+            return account, None
+        conditional = client.server_info is not None and client.server_info.version.profile_in_write_replies
+
+        async def request(profile_hash: str | None) -> RequestedVault:
+            return await client.request_storage_vault(
+                account.username, product.storage_provider_id, profile_hash=profile_hash
             )
-        return dataclasses.replace(account, vault=StepState.DONE, vault_id=vault.destination_id)
+
+        for _ in range(_MAX_VAULT_CHECKS):
+            current: ProfileAndHash | None = None
+            if not run.created:
+                # An earlier run may have requested it and lost the reply: a new user has no vaults.
+                with journal.step("request_vault", "get-user-profile-and-hash") as outcome:
+                    current = await comet_call(
+                        account, lambda: client.get_user_profile_and_hash(account.username)
+                    )
+                    found = comet_vault_ids(current.profile)
+                    if found:
+                        outcome.skipped("created by an earlier attempt")
+                if found:
+                    return dataclasses.replace(account, vault=StepState.DONE, vault_id=found[0]), current
+            # Conditional on the hash just read (25.6.8+): should a request this account sent
+            # earlier land in between (its reply was lost, it was still in flight), Comet refuses
+            # this one instead of adding a second vault, and the profile is read again.
+            profile_hash = current.hash if current is not None and conditional else None
+            try:
+                with journal.step("request_vault", "request-storage-vault"):
+                    vault = await comet_call(account, functools.partial(request, profile_hash))
+            except ServiceError as err:
+                if profile_hash is None or not isinstance(err.__cause__, CometHashConflict):
+                    raise
+                continue
+            known = (
+                ProfileAndHash(vault.profile, vault.profile_hash)
+                if vault.profile is not None and vault.profile_hash
+                else None
+            )
+            return dataclasses.replace(account, vault=StepState.DONE, vault_id=vault.destination_id), known
+        raise ServiceError(
+            ErrorKind.ABORTED,
+            "PROFILE_KEEPS_CHANGING",
+            "the Comet user's profile changed during every vault request; retry",
+            metadata={"account_id": account.id},
+        )
 
     async def _apply_limits(
-        self, account: Account, product: Product, client: CometClient, journal: Journal
-    ) -> None:
+        self,
+        account: Account,
+        product: Product,
+        client: CometClient,
+        journal: Journal,
+        current: ProfileAndHash | None = None,
+    ) -> UpdatedProfile:
         """Quotas and policy as the product says; a user suspended only because its limits could
-        not be applied earlier is released at the same time."""
+        not be applied earlier is released at the same time. `current`: the profile and hash a
+        previous write of this run returned (one read fewer)."""
         if product.policy_group_mode == "CREATE_NEW":
             await comet_call(
                 account, lambda: self._policies.ensure(account.server_id, product, client, journal)
@@ -334,9 +375,11 @@ class Provisioner:
             return set_suspended(profile, False) or changed if release else changed
 
         with journal.step("apply_quotas", "set-user-profile-hash"):
-            await comet_call(account, lambda: client.update_user_profile(account.username, mutate))
+            return await comet_call(
+                account, lambda: client.update_user_profile(account.username, mutate, current=current)
+            )
 
-    async def apply_quotas(self, account: Account, product: Product, journal: Journal) -> None:
-        """Re-applies quotas and policy (change package, drift repair)."""
+    async def apply_quotas(self, account: Account, product: Product, journal: Journal) -> UpdatedProfile:
+        """Re-applies quotas and policy (change package, drift repair); the profile as written."""
         client = await account_client(self._clients, account)
-        await self._apply_limits(account, product, client, journal)
+        return await self._apply_limits(account, product, client, journal)
