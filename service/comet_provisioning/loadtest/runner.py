@@ -1,9 +1,15 @@
 """Runs a plan against the service: C workers, optional open-loop pacing at R calls/s, one record
-per call (latency, status code, error reason, the account it answered with)."""
+per call (latency, status code, error reason, the account it answered with).
+
+Callers behave as a billing system does: an order that meets UNAVAILABLE, ABORTED or
+DEADLINE_EXCEEDED (what a retry with the same request_id can fix) is sent again, with the same
+request_id, up to `retries` times with jittered exponential backoff; each attempt is its own record.
+An order is acknowledged when one of its calls answered OK."""
 
 from __future__ import annotations
 
 import asyncio
+import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -13,6 +19,11 @@ from comet_provisioning_client import ProvisioningClient, ProvisioningError
 from comet_provisioning_client.v1 import accounts_pb2
 
 from .plan import Call, Plan
+
+# What a caller retries with the same request_id (the service kept its progress; AIP-194).
+RETRY_CODES = frozenset({"UNAVAILABLE", "ABORTED", "DEADLINE_EXCEEDED"})
+RETRY_BACKOFF_S = 0.25
+RETRY_BACKOFF_MAX_S = 4.0
 
 
 @dataclass(frozen=True)
@@ -27,6 +38,7 @@ class CallRecord:
     username: str = ""
     server_id: str = ""
     status: str = ""  # the account's status name when OK
+    attempt: int = 0  # 0: the call as planned; N: the caller's Nth retry of it
 
 
 @dataclass
@@ -35,8 +47,14 @@ class RunResult:
     elapsed_s: float = 0.0
 
 
+def retry_backoff_s(attempt: int) -> float:
+    """Full jitter over an exponential ceiling (attempt 1 is the first retry)."""
+    ceiling = min(RETRY_BACKOFF_MAX_S, RETRY_BACKOFF_S * 2 ** (attempt - 1))
+    return random.uniform(0.0, ceiling)  # jitter, not a secret
+
+
 async def _one(
-    client: ProvisioningClient, product_id: str, call: Call, t0: float, timeout_s: float
+    client: ProvisioningClient, product_id: str, call: Call, t0: float, timeout_s: float, attempt: int
 ) -> CallRecord:
     order = call.order
     start = time.perf_counter()
@@ -56,11 +74,23 @@ async def _one(
         )
     except ProvisioningError as err:
         return CallRecord(
-            order.index, call.duplicate, start - t0, time.perf_counter() - start, err.code.name, err.reason
+            order.index,
+            call.duplicate,
+            start - t0,
+            time.perf_counter() - start,
+            err.code.name,
+            err.reason,
+            attempt=attempt,
         )
     except grpc.RpcError as err:  # pragma: no cover - the client maps every AioRpcError
         return CallRecord(
-            order.index, call.duplicate, start - t0, time.perf_counter() - start, "UNKNOWN", str(err)
+            order.index,
+            call.duplicate,
+            start - t0,
+            time.perf_counter() - start,
+            "UNKNOWN",
+            str(err),
+            attempt=attempt,
         )
     account = response.account
     return CallRecord(
@@ -73,6 +103,7 @@ async def _one(
         username=account.username,
         server_id=account.server_id,
         status=accounts_pb2.AccountStatus.Name(account.status),
+        attempt=attempt,
     )
 
 
@@ -85,8 +116,10 @@ async def run(
     rate: float | None = None,
     duration_s: float | None = None,
     timeout_s: float = 60.0,
+    retries: int = 0,
     on_record: Callable[[CallRecord], None] | None = None,
 ) -> RunResult:
+    """`on_record` hears each call's last attempt (the one that settles it for the caller)."""
     result = RunResult()
     t0 = time.perf_counter()
     scheduled = 0
@@ -105,8 +138,14 @@ async def run(
                 delay = t0 + slot / rate - time.perf_counter()
                 if delay > 0:
                     await asyncio.sleep(delay)
-            record = await _one(client, product_id, call, t0, timeout_s)
-            result.records.append(record)
+            attempt = 0
+            while True:
+                record = await _one(client, product_id, call, t0, timeout_s, attempt)
+                result.records.append(record)
+                if record.code not in RETRY_CODES or attempt >= retries:
+                    break
+                attempt += 1
+                await asyncio.sleep(retry_backoff_s(attempt))
             if on_record is not None:
                 on_record(record)
 
