@@ -274,7 +274,9 @@ async def work_dir(path: str | None) -> AsyncIterator[Path]:
 
 
 async def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--profile", default="hostile", help=f"one of {BEHAVIOUR_PROFILES}, or all")
     default = LoadSize()
     parser.add_argument("--accounts", type=int, default=default.accounts)

@@ -6,12 +6,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from comet_provisioning.sim import BEHAVIOUR_PROFILES
 
 from tests.reliability.processes import crash_scenario, replica_scenario
 
 
-async def test_crash_scenario_loses_nothing(tmp_path: Path) -> None:
-    report = await crash_scenario(tmp_path, creates=60, concurrency=30)
+@pytest.mark.parametrize("profile", BEHAVIOUR_PROFILES)
+async def test_crash_scenario_loses_nothing(tmp_path: Path, profile: str) -> None:
+    report = await crash_scenario(tmp_path, creates=60, concurrency=30, behaviour=profile)
     figures = report.as_json()
     assert report.lost == [], figures
     assert report.acked < 60, "the kill came after every create was answered"
@@ -19,8 +21,11 @@ async def test_crash_scenario_loses_nothing(tmp_path: Path) -> None:
 
 
 @pytest.mark.postgres
-async def test_replica_scenario_loses_nothing(tmp_path: Path) -> None:
-    report = await replica_scenario(tmp_path, creates=30, changed=15, rounds=1, concurrency=20)
+@pytest.mark.parametrize("profile", BEHAVIOUR_PROFILES)
+async def test_replica_scenario_loses_nothing(tmp_path: Path, profile: str) -> None:
+    report = await replica_scenario(
+        tmp_path, creates=30, changed=15, rounds=1, concurrency=20, behaviour=profile
+    )
     figures = report.as_json()
     assert report.lost == [], figures
     assert report.accounts_verified == 30
