@@ -237,6 +237,7 @@ def figures(result: dict[str, Any]) -> dict[str, Any]:
     check = summary.get("verification") or {}
     foreign = check.get("foreign") or {}
     failures = {code: n for code, n in summary.get("codes", {}).items() if code != "OK"}
+    comet = result["comet"]
     return {
         "orders": summary["requested"],
         "calls": summary["calls"],
@@ -245,8 +246,8 @@ def figures(result: dict[str, Any]) -> dict[str, Any]:
         "failed": summary["failed"],
         "failures_seen_by_callers": failures,
         "reasons": summary.get("reasons", {}),
-        "proxy_502": f"{result['comet']['proxy502_before']} before, {result['comet']['proxy502_after']} after",
-        "add_user": f"{result['comet']['add_user_committed']} of {result['comet']['add_user_calls']} committed",
+        "proxy_502": f"{comet['proxy502_before']} before, {comet['proxy502_after']} after",
+        "add_user": f"{comet['add_user_committed']} of {comet['add_user_calls']} committed",
         "collisions_renamed": f"{summary['collisions_renamed']}/{summary['collisions']}",
         "foreign_users": foreign.get("checked", 0),
         "foreign_modified": foreign.get("modified", "-"),
