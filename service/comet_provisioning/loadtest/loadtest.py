@@ -185,6 +185,7 @@ async def _run(config: LoadTestConfig) -> Summary:
                     run_id,
                     foreign=baseline,
                     control=control,
+                    passwords=result.passwords,
                 )
                 if config.verify
                 else None

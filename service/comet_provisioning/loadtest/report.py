@@ -71,6 +71,9 @@ class Summary:
             out["verification"] = {
                 "failed_orders": v.failed_orders,
                 "acked_not_active": v.acked_not_active,
+                "passwords_not_given": v.passwords_not_given,
+                "passwords_wrong": v.passwords_wrong,
+                "passwords_checked": v.passwords_checked,
                 "not_active_users": v.not_active_users,
                 "unlimited_users": v.unlimited_users,
                 "missing_users": v.missing_users,
@@ -139,6 +142,8 @@ class Summary:
                 f"  failed orders {v.failed_orders}, duplicates {v.duplicates}, orphans {v.orphans}, "
                 f"missing users {v.missing_users}, wrong quotas/policy {v.mismatched}, "
                 f"policy group problems {v.policy_problems}",
+                f"  generated passwords never handed over {v.passwords_not_given}, "
+                f"not the Comet user's {v.passwords_wrong} (of {v.passwords_checked} compared)",
                 f"  acknowledged orders not ACTIVE {v.acked_not_active}, "
                 f"Comet users of accounts not ACTIVE {v.not_active_users}, "
                 f"of which without the product's limits {v.unlimited_users}",

@@ -39,12 +39,16 @@ class CallRecord:
     server_id: str = ""
     status: str = ""  # the account's status name when OK
     attempt: int = 0  # 0: the call as planned; N: the caller's Nth retry of it
+    password_given: bool = False  # the reply carried a generated password
 
 
 @dataclass
 class RunResult:
     records: list[CallRecord] = field(default_factory=list)
     elapsed_s: float = 0.0
+    # order index -> the generated password a reply carried (kept in memory only: --verify
+    # compares it with the Comet user's on simulators; it is never printed).
+    passwords: dict[int, str] = field(default_factory=dict, repr=False)
 
 
 def retry_backoff_s(attempt: int) -> float:
@@ -54,7 +58,13 @@ def retry_backoff_s(attempt: int) -> float:
 
 
 async def _one(
-    client: ProvisioningClient, product_id: str, call: Call, t0: float, timeout_s: float, attempt: int
+    client: ProvisioningClient,
+    product_id: str,
+    call: Call,
+    t0: float,
+    timeout_s: float,
+    attempt: int,
+    passwords: dict[int, str],
 ) -> CallRecord:
     order = call.order
     start = time.perf_counter()
@@ -93,6 +103,8 @@ async def _one(
             attempt=attempt,
         )
     account = response.account
+    if response.generated_password:
+        passwords.setdefault(order.index, response.generated_password)
     return CallRecord(
         order.index,
         call.duplicate,
@@ -104,6 +116,7 @@ async def _one(
         server_id=account.server_id,
         status=accounts_pb2.AccountStatus.Name(account.status),
         attempt=attempt,
+        password_given=bool(response.generated_password),
     )
 
 
@@ -140,7 +153,7 @@ async def run(
                     await asyncio.sleep(delay)
             attempt = 0
             while True:
-                record = await _one(client, product_id, call, t0, timeout_s, attempt)
+                record = await _one(client, product_id, call, t0, timeout_s, attempt, result.passwords)
                 result.records.append(record)
                 if record.code not in RETRY_CODES or attempt >= retries:
                     break

@@ -81,8 +81,15 @@ class SimControl:
         await self._post(self.urls[server_id], "seed", document)
 
     async def profile_hashes(self, server_id: str) -> dict[str, str]:
+        return await self._users_field(server_id, "ProfileHash")
+
+    async def passwords(self, server_id: str) -> dict[str, str]:
+        """Each user's password (a simulator keeps them in clear): is it what the caller was given?"""
+        return await self._users_field(server_id, "Password")
+
+    async def _users_field(self, server_id: str, key: str) -> dict[str, str]:
         state = await _call(_control_url(self.urls[server_id], "state?profiles=0"))
-        return {name: str(user.get("ProfileHash", "")) for name, user in state.get("Users", {}).items()}
+        return {name: str(user.get(key, "")) for name, user in state.get("Users", {}).items()}
 
     async def counters(self, server_id: str) -> dict[str, Any]:
         reply = await _call(_control_url(self.urls[server_id], "counters"))

@@ -63,6 +63,11 @@ class Verification:
     failed_orders: int = 0
     # Orders answered OK whose account is not ACTIVE when checked (a lost acknowledged order).
     acked_not_active: int = 0
+    # Acknowledged orders (placed without a password) that no reply handed a generated one, and,
+    # on simulators, those whose password is not the Comet user's.
+    passwords_not_given: int = 0
+    passwords_wrong: int = 0
+    passwords_checked: int = 0
     # Comet users created during the run whose account is not ACTIVE, and those of them without
     # the product's limits (and not suspended).
     not_active_users: int = 0
@@ -215,10 +220,13 @@ async def verify(
     *,
     foreign: ForeignBaseline | None = None,
     control: SimControl | None = None,
+    passwords: Mapping[int, str] | None = None,
 ) -> Verification:
     """`before`: server -> the users there before the run; `foreign`: those of them no account
-    pointed at, as they were (compared now)."""
+    pointed at, as they were (compared now); `passwords`: order -> the generated password a reply
+    gave the caller (the orders carried none)."""
     report = Verification()
+    comet_passwords = {sid: await control.passwords(sid) for sid in control.urls} if control else {}
     prefix = reference_prefix(run_id)
     accounts = [a async for a in client.list_accounts(page_size=500)]
     tracked: dict[str, set[str]] = defaultdict(set)
@@ -286,6 +294,8 @@ async def verify(
             if wrong:
                 report.mismatched += 1
                 report.problem(f"order {index} ({account.username}): " + "; ".join(wrong))
+            if passwords is not None:
+                check_password(report, index, account, passwords.get(index, ""), comet_passwords)
 
     # Users created during the run whose account is not ACTIVE: failed or unfinished orders.
     check_unfinished(report, product, orders, run_accounts, profiles, before)
@@ -322,6 +332,8 @@ async def verify(
     report.verified = not (
         report.failed_orders
         or report.acked_not_active
+        or report.passwords_not_given
+        or report.passwords_wrong
         or report.foreign_modified
         or report.not_active_users
         or report.unlimited_users
@@ -332,6 +344,28 @@ async def verify(
         or report.policy_problems
     )
     return report
+
+
+def check_password(
+    report: Verification,
+    index: int,
+    account: accounts_pb2.Account,
+    given: str,
+    comet_passwords: Mapping[str, Mapping[str, str]],
+) -> None:
+    """An order placed without a password: some reply must have handed the generated one over,
+    and (on simulators, which can tell) it must be the Comet user's."""
+    if not given:
+        report.passwords_not_given += 1
+        report.problem(f"order {index} ({account.username}): no reply carried its generated password")
+        return
+    known = comet_passwords.get(account.server_id)
+    if known is None:
+        return
+    report.passwords_checked += 1
+    if known.get(account.username) != given:
+        report.passwords_wrong += 1
+        report.problem(f"order {index} ({account.username}): the password given is not the Comet user's")
 
 
 def check_unfinished(
