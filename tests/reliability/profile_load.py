@@ -43,6 +43,7 @@ from comet_provisioning.sim import BEHAVIOUR_PROFILES, DEFAULT_PROVIDER_ID  # no
 from comet_provisioning_client import ProvisioningClient  # noqa: E402
 from comet_provisioning_client.v1 import servers_pb2  # noqa: E402
 
+from tests.fixtures.db import fresh_postgres_database  # noqa: E402
 from tests.fixtures.service import BIN, ServiceProcess, free_port, service_env  # noqa: E402
 from tests.fixtures.sim import SIM_ADMIN  # noqa: E402
 from tests.reliability.support import product_message  # noqa: E402
@@ -63,6 +64,8 @@ class LoadSize:
     retries: int = 8
     settle_timeout_s: float = 120.0
     seed: int = 15
+    timeout_s: float = 60.0  # each call's deadline
+    sim_latency_ms: float = 0.0  # added to every Comet call
 
 
 @dataclass
@@ -73,6 +76,7 @@ class SimProcess:
     port: int
     password: str
     log_path: Path
+    latency_ms: float = 0.0
     proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -93,6 +97,8 @@ class SimProcess:
             self.profile,
             "--seed",
             "15",
+            "--latency-ms",
+            str(self.latency_ms),
         ]
         with self.log_path.open("ab") as log:
             self.proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT)
@@ -123,9 +129,11 @@ class SimProcess:
 
 
 @contextlib.contextmanager
-def processes(work: Path, profile: str, **env: str) -> Iterator[tuple[SimProcess, ServiceProcess]]:
+def processes(
+    work: Path, profile: str, latency_ms: float = 0.0, **env: str
+) -> Iterator[tuple[SimProcess, ServiceProcess]]:
     work.mkdir(parents=True, exist_ok=True)
-    sim = SimProcess(profile, free_port(), secrets.token_urlsafe(16), work / "simulator.log")
+    sim = SimProcess(profile, free_port(), secrets.token_urlsafe(16), work / "simulator.log", latency_ms)
     service = ServiceProcess(
         f"127.0.0.1:{free_port()}", work, work / "service.log", service_env(work, **SWEEP_ENV, **env)
     )
@@ -186,16 +194,22 @@ def loadtest_args(address: str, product_id: str, size: LoadSize) -> list[str]:
         str(size.settle_timeout_s),
         "--seed",
         str(size.seed),
+        "--timeout",
+        str(size.timeout_s),
         "--verify",
         "--simulator-admin",
         "--json",
     ]
 
 
-async def profile_load(work: Path, profile: str, size: LoadSize, *, echo: bool = False) -> dict[str, Any]:
+async def profile_load(
+    work: Path, profile: str, size: LoadSize, *, echo: bool = False, database_url: str = ""
+) -> dict[str, Any]:
     """One verified load against a simulator answering as `profile`: the loadtest's JSON summary,
-    its exit status, and what the simulator saw (its proxy's 502s, add-user calls)."""
-    with processes(work / profile, profile) as (sim, service):
+    its exit status, and what the simulator saw (its proxy's 502s, add-user calls). The service's
+    store is SQLite in `work`, or `database_url`."""
+    env = {"COMET_PROVISIONING_DATABASE_URL": database_url} if database_url else {}
+    with processes(work / profile, profile, size.sim_latency_ms, **env) as (sim, service):
         product_id = await register(service.address, sim)
         counters_before = sim.control("counters")
         started = time.monotonic()
@@ -209,6 +223,9 @@ async def profile_load(work: Path, profile: str, size: LoadSize, *, echo: bool =
         seconds = time.monotonic() - started
         if echo:
             print(done.stderr, file=sys.stderr, flush=True)
+            if done.returncode:
+                tail = service.log_lines()[-40:]
+                print("service log (last lines):", *tail, sep="\n", file=sys.stderr, flush=True)
         lines = done.stdout.strip().splitlines()
         if not lines:
             raise RuntimeError(f"loadtest printed nothing (exit {done.returncode}):\n{done.stderr}")
@@ -266,6 +283,16 @@ def figures(result: dict[str, Any]) -> dict[str, Any]:
 
 
 @contextlib.asynccontextmanager
+async def store(postgres: bool) -> AsyncIterator[str]:
+    """A fresh PostgreSQL database's URL, or "" for the service's SQLite default."""
+    if not postgres:
+        yield ""
+        return
+    async with fresh_postgres_database() as url:
+        yield url
+
+
+@contextlib.asynccontextmanager
 async def work_dir(path: str | None) -> AsyncIterator[Path]:
     if path:
         yield Path(path)
@@ -286,6 +313,9 @@ async def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--same-username-fraction", type=float, default=default.same_username_fraction)
     parser.add_argument("--retries", type=int, default=default.retries)
     parser.add_argument("--settle-timeout", type=float, default=default.settle_timeout_s)
+    parser.add_argument("--timeout", type=float, default=default.timeout_s, help="each call's deadline")
+    parser.add_argument("--sim-latency-ms", type=float, default=0.0, help="added to every Comet call")
+    parser.add_argument("--postgres", action="store_true", help="the store on a fresh PostgreSQL database")
     parser.add_argument("--work-dir", help="keep the processes' logs and data here")
     parser.add_argument("--json", action="store_true", help="one JSON object instead of the summaries")
     args = parser.parse_args(argv)
@@ -299,11 +329,16 @@ async def main(argv: list[str] | None = None) -> int:
         same_username_fraction=args.same_username_fraction,
         retries=args.retries,
         settle_timeout_s=args.settle_timeout,
+        timeout_s=args.timeout,
+        sim_latency_ms=args.sim_latency_ms,
     )
     results = {}
     async with work_dir(args.work_dir) as work:
         for profile in profiles:
-            result = await profile_load(work, profile, size, echo=not args.json)
+            async with store(args.postgres) as database_url:
+                result = await profile_load(
+                    work, profile, size, echo=not args.json, database_url=database_url
+                )
             results[profile] = figures(result)
             if not args.json:
                 print(f"profile {profile}: " + json.dumps(results[profile]), flush=True)
