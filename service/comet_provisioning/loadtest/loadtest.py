@@ -108,6 +108,8 @@ async def _run(config: LoadTestConfig) -> Summary:
         ProvisioningClient(config.target, token=config.token, tls=config.tls, max_attempts=1) as orders,
     ):
         product = await product_to_order(client, config)
+        # Connected before the first order, so the orders go out in the plan's order.
+        await orders.get_product(product.id)
         plan = Plan(
             PlanSettings(
                 run_id=config.run_id or new_run_id(),
