@@ -20,8 +20,10 @@ async def test_crash_scenario_loses_nothing(tmp_path: Path, profile: str) -> Non
     assert report.accounts_verified == 60
 
 
+# Concurrent changes through two replicas meet stale-hash refusals, which "legacy" words as a 400
+# with a text and "hostile" also loses behind its proxy; "translated" words them as the reference does.
 @pytest.mark.postgres
-@pytest.mark.parametrize("profile", BEHAVIOUR_PROFILES)
+@pytest.mark.parametrize("profile", ["reference", "legacy", "hostile"])
 async def test_replica_scenario_loses_nothing(tmp_path: Path, profile: str) -> None:
     report = await replica_scenario(
         tmp_path, creates=30, changed=15, rounds=1, concurrency=20, behaviour=profile
