@@ -1,5 +1,6 @@
-"""The runner's crash and replica scenarios at a small size, so run_suites.py stays correct (the
-figures come from `run_suites.py`; tests/accounts/test_processes.py has the focused versions)."""
+"""The runner's crash and replica scenarios at a small size, against the simulator's behaviour
+profiles, so run_suites.py stays correct (the figures come from `run_suites.py`;
+tests/accounts/test_processes.py has the focused versions)."""
 
 from __future__ import annotations
 
