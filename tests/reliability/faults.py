@@ -216,12 +216,18 @@ class FaultLoad:
     # --- faults --------------------------------------------------------------------------------
 
     async def lock_out(self) -> None:
-        """Login protection on, and one failed login from this machine (the service's source)."""
+        """Login protection on, and one failed login from this machine (the service's source),
+        sent again if a lossy proxy in front answered it before Comet saw it."""
         self.sim.faults.set_lockout(after_failures=1, cooldown_s=3600)
+        failures = self.sim.counters.auth_failures
         async with aiohttp.ClientSession() as session:
             form = {"Username": "admin", "AuthType": "Password", "Password": "wrong-password"}
-            async with session.post(self.sim.url("meta/version"), data=form) as reply:
-                await reply.read()
+            for _ in range(10):
+                async with session.post(self.sim.url("meta/version"), data=form) as reply:
+                    await reply.read()
+                if self.sim.counters.auth_failures > failures:
+                    return
+        raise AssertionError("the simulator never saw the failed login")
 
     async def inject(self, fault: str) -> None:
         faults = self.sim.faults
