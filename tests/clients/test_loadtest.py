@@ -458,3 +458,40 @@ async def test_settle_waits_for_the_sweep_to_finish_orders_the_callers_gave_up(
     assert verification.unlimited_users == 0
     assert verification.orphans == 0
     assert summary.to_json()["settle"]["unsettled"] == 0
+
+
+async def test_cleanup_retries_a_terminate_and_leaves_foreign_users(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from comet_provisioning.loadtest import runner
+
+    real_run = runner.run
+
+    async def run_then_lose_deletes(*args: object, **kwargs: object) -> runner.RunResult:
+        result = await real_run(*args, **kwargs)  # type: ignore[arg-type]
+        # The first deletes are answered by a proxy's 502, one of them after Comet acted.
+        world.sim.faults.add("delete-user", "http502", count=2)
+        world.sim.faults.fail_after_commit("delete-user", "http502", count=1)
+        return result
+
+    monkeypatch.setattr(runner, "run", run_then_lose_deletes)
+    summary = await run_loadtest(
+        _config(
+            world,
+            accounts=6,
+            concurrency=1,
+            comet=[],
+            simulator_admin=True,
+            foreign_fraction=0.5,
+            cleanup=True,
+            run_id="cl2",
+        )
+    )
+    cleaned = summary.cleanup
+    assert cleaned is not None
+    assert cleaned.terminated == 6
+    assert cleaned.left_on_comet == 0
+    assert cleaned.foreign_modified == 0
+    assert cleaned.clean
+    assert len(_foreign_users(world)) == 3
+    assert set(world.sim.state.users) == set(_foreign_users(world))

@@ -7,15 +7,15 @@ behaviour profiles (comet-api.md §6), everything as real processes, as an opera
 - `comet-provisioning serve` on SQLite, its sweep every second and a first retry after half a second;
 - the simulator registered through gRPC (a group, the server, a product with a policy group and a
   vault) by a client that retries what is retryable with the same request_id;
-- `comet-provisioning loadtest --verify --simulator-admin --json`: re-sends, colliding names,
-  foreign users seeded under some of the ordered names, callers that retry, and a bounded wait for
-  the sweep before verifying.
+- `comet-provisioning loadtest --verify --simulator-admin --cleanup --json`: re-sends, colliding
+  names, foreign users seeded under some of the ordered names, callers that retry, a bounded wait
+  for the sweep before verifying, then every account of the run terminated.
 
     .venv/bin/python tests/reliability/profile_load.py [--profile NAME|all] [--accounts N] [--json]
 
 Prints the load's summary and figures per profile; exits 1 unless every run verified: every order
 acknowledged and ACTIVE, no duplicate, no orphan, no Comet user without limits, no foreign user
-modified.
+modified, and every account terminated without a Comet user left or a foreign one deleted.
 """
 
 from __future__ import annotations
@@ -66,6 +66,7 @@ class LoadSize:
     seed: int = 15
     timeout_s: float = 60.0  # each call's deadline
     sim_latency_ms: float = 0.0  # added to every Comet call
+    cleanup: bool = True  # terminate the run's accounts afterwards (and check no user is left)
 
 
 @dataclass
@@ -199,6 +200,7 @@ def loadtest_args(address: str, product_id: str, size: LoadSize) -> list[str]:
         "--verify",
         "--simulator-admin",
         "--json",
+        *(["--cleanup"] if size.cleanup else []),
     ]
 
 
@@ -275,10 +277,21 @@ def figures(result: dict[str, Any]) -> dict[str, Any]:
         "duplicates": summary["duplicates"],
         "orphans": summary["orphans"],
         "sweep_wait_s": (summary.get("settle") or {}).get("waited_s", 0),
+        **_cleanup_figures(summary.get("cleanup")),
         "verified": summary["verified"],
         "problems": check.get("problems", [])[:10],
         "seconds": result["seconds"],
         "lost": 0 if summary["verified"] and result["exit_status"] == 0 else "see problems",
+    }
+
+
+def _cleanup_figures(cleanup: dict[str, Any] | None) -> dict[str, Any]:
+    if cleanup is None:
+        return {}
+    return {
+        "terminated": f"{cleanup['accounts'] - sum(cleanup['failures'].values())} of {cleanup['accounts']}",
+        "users_left_after_terminate": cleanup["left_on_comet"],
+        "foreign_modified_after_terminate": cleanup["foreign_modified"],
     }
 
 
@@ -316,6 +329,9 @@ async def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--timeout", type=float, default=default.timeout_s, help="each call's deadline")
     parser.add_argument("--sim-latency-ms", type=float, default=0.0, help="added to every Comet call")
     parser.add_argument("--postgres", action="store_true", help="the store on a fresh PostgreSQL database")
+    parser.add_argument(
+        "--no-cleanup", action="store_true", help="leave the run's accounts (default: terminate them after)"
+    )
     parser.add_argument("--work-dir", help="keep the processes' logs and data here")
     parser.add_argument("--json", action="store_true", help="one JSON object instead of the summaries")
     args = parser.parse_args(argv)
@@ -331,6 +347,7 @@ async def main(argv: list[str] | None = None) -> int:
         settle_timeout_s=args.settle_timeout,
         timeout_s=args.timeout,
         sim_latency_ms=args.sim_latency_ms,
+        cleanup=not args.no_cleanup,
     )
     results = {}
     async with work_dir(args.work_dir) as work:

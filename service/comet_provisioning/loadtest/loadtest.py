@@ -16,7 +16,7 @@ from . import exits, runner
 from .cleanup import cleanup
 from .credentials import CometCredentials
 from .exits import LoadTestError
-from .foreign import foreign_baseline, seed_foreign_users, tracked_usernames
+from .foreign import check_foreign, foreign_baseline, seed_foreign_users, tracked_usernames
 from .plan import Plan, PlanSettings, foreign_names, new_run_id
 from .progress import Progress
 from .report import Summary, summarize
@@ -152,6 +152,7 @@ async def _run(config: LoadTestConfig) -> Summary:
             concurrency=config.concurrency,
             timeout_s=config.timeout_s,
             show_progress=config.progress,
+            retries=config.retries,
         )
         has_credentials = bool(config.comet) or config.simulator_admin
         if not config.verify and not (config.cleanup and has_credentials) and not config.foreign_fraction:
@@ -193,6 +194,12 @@ async def _run(config: LoadTestConfig) -> Summary:
                 else None
             )
             cleaned = await clean_up(comets=comets, before=before) if config.cleanup else None
+            if cleaned is not None and baseline is not None:
+                # Terminating deletes Comet users: still none of the foreign ones.
+                after = await check_foreign(baseline, await snapshot_profiles(comets), control)
+                cleaned.foreign_modified = after.modified
+                for text in after.problems:
+                    cleaned.problem(text)
         return summarize(plan, result, checked, cleaned, settled)
 
 

@@ -98,6 +98,7 @@ class Summary:
                 "terminated": c.terminated,
                 "failures": dict(c.failures),
                 "left_on_comet": c.left_on_comet,
+                "foreign_modified": c.foreign_modified,
                 "problems": c.problems,
             }
         return out
@@ -166,6 +167,11 @@ class Summary:
                 f"Cleanup: terminated {c.terminated} of {c.accounts} accounts of this run: "
                 + ("OK" if c.clean else "FAILED"),
                 f"  Comet users of the run left on the servers: {left}",
+                *(
+                    [f"  foreign Comet users changed or deleted by then: {c.foreign_modified}"]
+                    if c.foreign_modified is not None
+                    else []
+                ),
                 *(f"  [{reason}] {n}" for reason, n in c.failures.most_common()),
                 *(f"  - {p}" for p in c.problems),
             ]
