@@ -495,3 +495,38 @@ async def test_cleanup_retries_a_terminate_and_leaves_foreign_users(
     assert cleaned.clean
     assert len(_foreign_users(world)) == 3
     assert set(world.sim.state.users) == set(_foreign_users(world))
+
+
+async def test_a_late_retry_gets_the_password_of_an_order_the_sweep_finished(
+    comet_sim: CometSimulator, tmp_path: Path
+) -> None:
+    settings = dataclasses.replace(
+        service_settings(f"sqlite+aiosqlite:///{tmp_path / 'store.sqlite3'}", tmp_path / "data"),
+        resume_interval_s=0.2,
+        provision_retry_delay_s=0.1,
+    )
+    async with make_world(comet_sim, settings) as world:
+        comet_sim.faults.add("set-user-profile-hash", "http502", count=3)
+        config = _config(
+            world,
+            accounts=6,
+            concurrency=1,
+            duplicate_fraction=0.0,
+            same_username_fraction=0.0,
+            retries=0,
+            comet=[],
+            simulator_admin=True,
+            settle_timeout_s=30,
+            late_retry=True,
+        )
+        summary = await run_loadtest(config)
+    # 3 orders failed for their callers, the sweep finished them, the next attempt was answered
+    # with the account and the generated password the sweep kept sealed: the Comet user's.
+    assert summary.retried == 3
+    assert summary.failed == 0
+    verification = summary.verification
+    assert verification is not None
+    assert verification.passwords_checked == 6
+    assert verification.passwords_wrong == 0
+    assert verification.passwords_not_given == 0
+    assert summary.verified, verification

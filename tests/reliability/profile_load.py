@@ -67,6 +67,7 @@ class LoadSize:
     timeout_s: float = 60.0  # each call's deadline
     sim_latency_ms: float = 0.0  # added to every Comet call
     cleanup: bool = True  # terminate the run's accounts afterwards (and check no user is left)
+    late_retry: bool = False  # once the sweep settled, send each unacknowledged order once more
 
 
 @dataclass
@@ -201,6 +202,7 @@ def loadtest_args(address: str, product_id: str, size: LoadSize) -> list[str]:
         "--simulator-admin",
         "--json",
         *(["--cleanup"] if size.cleanup else []),
+        *(["--late-retry"] if size.late_retry else []),
     ]
 
 
@@ -330,6 +332,9 @@ async def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sim-latency-ms", type=float, default=0.0, help="added to every Comet call")
     parser.add_argument("--postgres", action="store_true", help="the store on a fresh PostgreSQL database")
     parser.add_argument(
+        "--late-retry", action="store_true", help="send each unacknowledged order once more, after the sweep"
+    )
+    parser.add_argument(
         "--no-cleanup", action="store_true", help="leave the run's accounts (default: terminate them after)"
     )
     parser.add_argument("--work-dir", help="keep the processes' logs and data here")
@@ -348,6 +353,7 @@ async def main(argv: list[str] | None = None) -> int:
         timeout_s=args.timeout,
         sim_latency_ms=args.sim_latency_ms,
         cleanup=not args.no_cleanup,
+        late_retry=args.late_retry,
     )
     results = {}
     async with work_dir(args.work_dir) as work:

@@ -68,6 +68,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "still finishing (PENDING, or FAILED with limits pending) before verifying (default 0)",
     )
     parser.add_argument(
+        "--late-retry",
+        action="store_true",
+        help="after the orders (and --settle-timeout), send every order no call acknowledged once "
+        "more with its request_id, as a billing system's next attempt",
+    )
+    parser.add_argument(
         "--foreign-fraction",
         type=_fraction,
         default=0.0,
@@ -149,6 +155,7 @@ def config_from_args(args: argparse.Namespace) -> LoadTestConfig:
         retries=args.retries,
         settle_timeout_s=args.settle_timeout,
         foreign_fraction=args.foreign_fraction,
+        late_retry=args.late_retry,
         progress=progress_wanted(json_output=args.json, disabled=args.no_progress),
     )
 

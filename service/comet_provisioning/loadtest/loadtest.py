@@ -57,6 +57,8 @@ class LoadTestConfig:
     settle_timeout_s: float = 0.0
     # Share of the run's usernames held by a Comet user before the run (simulators only).
     foreign_fraction: float = 0.0
+    # After the wait for the sweep, send every order no call acknowledged once more.
+    late_retry: bool = False
 
 
 def explain(err: ProvisioningError, config: LoadTestConfig) -> LoadTestError:
@@ -141,9 +143,20 @@ async def _run(config: LoadTestConfig) -> Summary:
                 )
             finally:
                 progress.close()
-            if config.settle_timeout_s <= 0:
-                return result, None
-            return result, await wait_for_sweep(client, run_id, config.settle_timeout_s)
+            settled = None
+            if config.settle_timeout_s > 0:
+                settled = await wait_for_sweep(client, run_id, config.settle_timeout_s)
+            if config.late_retry:
+                await runner.resend_unacknowledged(
+                    orders,
+                    product.id,
+                    plan,
+                    result,
+                    concurrency=config.concurrency,
+                    timeout_s=config.timeout_s,
+                    attempt=config.retries + 1,
+                )
+            return result, settled
 
         clean_up = functools.partial(
             cleanup,

@@ -49,6 +49,7 @@ class RunResult:
     # order index -> the generated password a reply carried (kept in memory only: --verify
     # compares it with the Comet user's on simulators; it is never printed).
     passwords: dict[int, str] = field(default_factory=dict, repr=False)
+    started_at: float = 0.0  # perf_counter() at the run's start
 
 
 def retry_backoff_s(attempt: int) -> float:
@@ -133,8 +134,8 @@ async def run(
     on_record: Callable[[CallRecord], None] | None = None,
 ) -> RunResult:
     """`on_record` hears each call's last attempt (the one that settles it for the caller)."""
-    result = RunResult()
     t0 = time.perf_counter()
+    result = RunResult(started_at=t0)
     scheduled = 0
 
     async def worker() -> None:
@@ -165,3 +166,32 @@ async def run(
     await asyncio.gather(*(worker() for _ in range(max(1, concurrency))))
     result.elapsed_s = time.perf_counter() - t0
     return result
+
+
+async def resend_unacknowledged(
+    client: ProvisioningClient,
+    product_id: str,
+    plan: Plan,
+    result: RunResult,
+    *,
+    concurrency: int,
+    timeout_s: float,
+    attempt: int,
+) -> int:
+    """A billing system's next attempt, later: every order no call acknowledged is sent once more
+    with its request_id (after the service's sweep may have finished it). Returns how many."""
+    acknowledged = {r.order_index for r in result.records if r.code == "OK"}
+    calls = iter([Call(order, duplicate=False) for order in plan.orders if order.index not in acknowledged])
+    sent = 0
+
+    async def worker() -> None:
+        nonlocal sent
+        for call in calls:  # one iterator shared by the workers of one event loop
+            sent += 1
+            record = await _one(
+                client, product_id, call, result.started_at, timeout_s, attempt, result.passwords
+            )
+            result.records.append(record)
+
+    await asyncio.gather(*(worker() for _ in range(max(1, concurrency))))
+    return sent
