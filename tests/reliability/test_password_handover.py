@@ -8,7 +8,9 @@ SUCCEEDED, while that RPC ended DEADLINE_EXCEEDED (501 ms): the activating run e
 password when it builds its reply (`Provisioner._activate` with `caller=True`), so a reply that never
 reaches the caller (the deadline passes between the activation's commit and the reply, or the reply
 is lost on the way) takes the only copy with it, and every retry is answered without it. The Comet
-user then has a password nobody knows.
+user then has a password nobody knows. A crash does the same: in the crash scenario
+(processes.py), an order whose journal ends with `activate` SUCCEEDED, whose first call never logged
+"rpc finished" (SIGKILL) and whose re-send after the restart was answered OK without a password.
 
 The test pins that timing: the caller's deadline passes right after the activation's commit (a
 stall injected there, as the load met it by chance), then the caller retries with the same
