@@ -160,7 +160,9 @@ async def test_a_create_leaves_one_user_with_its_limits_and_a_released_lease(cor
     account = core.store.tables.accounts[account_id]
     assert account.status is Status.ACTIVE
     assert account.limits_state is LimitsState.APPLIED
-    assert account.pending_password_enc is None
+    # The generated password stays sealed for the order's retries, then expires.
+    assert account.pending_password_enc is not None
+    assert account.generated_password_expire_time is not None
     assert account_id not in core.store.tables.leases
     assert core.sim.state.users["ann@example.com"].profile["MaximumDevices"] == 3
     assert core.sim.counters.commits_for("add-user", "ann@example.com") == 1

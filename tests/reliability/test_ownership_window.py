@@ -2,15 +2,11 @@
 still someone else's.
 
 Found while probing the ownership proof (core/accounts/ownership.py) with the faults the hostile
-profile injects: an add-user answered by a proxy's HTML 502 *before* Comet processed it leaves the
-account's attempt window at [start, start + the client's time limit for one call] (connect 5 s +
-request 30 s by default); `AttemptWindow` says the end is "narrowed to when its outcome arrived", but
-nothing narrows it (comet_user.py `_add_user` settles with the window as marked, and it stays so on
-record). A user of the same name that another party creates in the following 35 s (here 3 s later:
-a customer signing up on the Comet server directly, the old WHMCS module still running during a
-migration) falls inside the window: the caller's retry adopts it as the account's own, rewrites its
-quotas and policy, requests no vault for it and hands the caller a generated password the user does
-not have. Narrowed to the 502's arrival (plus the 2 s tolerance), the window would judge it foreign.
+profile injects: the attempt window used to stay at [start, start + the client's time limit for one
+call] (35 s) after a proxy's 502, so a user of the same name that another party created in those
+35 s (here 3 s later: a customer signing up on the Comet server directly, the old WHMCS module
+still running during a migration) was adopted by the caller's retry. The window now closes when the
+outcome arrives (plus the 2 s tolerance; only a timeout keeps it open).
 """
 
 from __future__ import annotations
@@ -34,11 +30,6 @@ NAME = "dave@example.com"
 SIGN_UP_AFTER_S = 3.0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="core: an add-user answered 502 keeps its attempt window open for the client's whole "
-    "call time limit, so a stranger's user made in that time is adopted",
-)
 async def test_a_user_made_by_someone_else_after_the_502_is_not_adopted(
     comet_sim: CometSimulator, tmp_path: Path
 ) -> None:

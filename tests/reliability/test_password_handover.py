@@ -4,13 +4,10 @@ Found by the hostile load with short deadlines (tests/reliability/profile_load.p
 --accounts 300 --sim-latency-ms 100 --timeout 0.5 --retries 20): 3 of 300 orders were acknowledged
 ACTIVE, on a later retry with the same request_id, with an empty `generated_password`. Their journal
 shows the caller's run resuming the order, `apply_quotas` finishing at ~499 ms and `activate`
-SUCCEEDED, while that RPC ended DEADLINE_EXCEEDED (501 ms): the activating run erases the sealed
-password when it builds its reply (`Provisioner._activate` with `caller=True`), so a reply that never
-reaches the caller (the deadline passes between the activation's commit and the reply, or the reply
-is lost on the way) takes the only copy with it, and every retry is answered without it. The Comet
-user then has a password nobody knows. A crash does the same: in the crash scenario
-(processes.py), an order whose journal ends with `activate` SUCCEEDED, whose first call never logged
-"rpc finished" (SIGKILL) and whose re-send after the restart was answered OK without a password.
+SUCCEEDED, while that RPC ended DEADLINE_EXCEEDED (501 ms): the activating run used to erase the
+sealed password when it built its reply, so a reply that never reached the caller took the only copy
+with it. A crash did the same (a SIGKILL between the activation's commit and the reply). Now the
+password stays sealed for a retention after the activation, and every retry within it gets it.
 
 The test pins that timing: the caller's deadline passes right after the activation's commit (a
 stall injected there, as the load met it by chance), then the caller retries with the same
@@ -35,11 +32,6 @@ from tests.fixtures.db import service_settings
 CALL_DEADLINE_S = 2.0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="core: the generated password is erased when the activating run builds its reply, so a "
-    "reply lost after the activation's commit (DEADLINE_EXCEEDED) loses it for good",
-)
 async def test_a_generated_password_survives_a_reply_lost_after_activation(
     comet_sim: CometSimulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -19,9 +19,7 @@ async def test_crash_scenario_loses_nothing(tmp_path: Path, profile: str) -> Non
     assert report.lost == [], figures
     assert report.acked < 60, "the kill came after every create was answered"
     assert report.accounts_verified == 60
-    if report.passwords_lost:
-        # The kill fell between an activation's commit and its reply (a few runs in ten).
-        pytest.xfail(f"known core defect (test_password_handover.py): {report.passwords_lost}")
+    assert report.passwords_lost == [], figures
 
 
 # Concurrent changes through two replicas meet stale-hash refusals, which "legacy" words as a 400

@@ -61,7 +61,7 @@ from .server_choice import ServerChoice
 
 log = logging.getLogger("comet_provisioning.accounts")
 
-DEFAULT_PASSWORD_RETENTION = dt.timedelta(days=7)
+DEFAULT_PASSWORD_RETENTION = dt.timedelta(days=1)
 _MAX_VAULT_CHECKS = 3
 
 
@@ -103,6 +103,13 @@ class Provisioner:
         if held is not None:
             held.lease_ended_by_write()
         return saved
+
+    async def log_failure(self, journal: Journal) -> None:
+        """The steps of an operation that failed: the log has every step and its outcome."""
+        events = journal.take()
+        if events:
+            async with self._store.write() as uow:
+                await uow.events.add(events)
 
     def seal_password(self, account_id: str, password: str) -> bytes:
         return self._box.encrypt(password, bound_to=f"account:{account_id}")
@@ -156,26 +163,30 @@ class Provisioner:
         `placed_now`: record_and_place placed the account in this run. `caller`: the result goes
         back to whoever asked, so a generated password is handed over now rather than kept sealed.
         """
-        run = Run(placed_now=placed_now)
+        run = Run(self._with_password(account), placed_now=placed_now)
         step = "create_user"
         try:
-            account = self._with_password(account)
-            account = await self._users.ensure(account, product, journal, run)
+            account = await self._users.ensure(product, journal, run)
             client = await account_client(self._clients, account)
             step = "request_vault"
             account, current = await self._request_vault(account, product, client, journal, run)
+            run.account = account
             step = "apply_quotas"
             await self._apply_limits(account, product, client, journal, current)
         except ServiceError as err:
-            await self._after_failure(account, product, journal, step, err, run)
+            await self._after_failure(run.account, product, journal, step, err, run)
             raise
         return await self._activate(account, journal, held, caller=caller)
 
     async def _activate(
         self, account: Account, journal: Journal, held: HeldAccount, *, caller: bool
     ) -> ProvisionResult:
+        """ACTIVE with the limits in force, the lease ended in the same write. A generated password
+        stays sealed for the retention: the reply that carries it may never reach the caller (its
+        deadline passes, the process stops), so every retry of the order within that time gets it
+        again; past it the sweep erases it. A customer's own password is erased at once."""
         generated = self.open_password(account) if account.password_generated else ""
-        keep_sealed = bool(generated) and not caller
+        now = self._clock.now()
         account = dataclasses.replace(
             owned(account),
             status=Status.ACTIVE,
@@ -184,31 +195,21 @@ class Provisioner:
             next_attempt_time=None,
             provision_deadline=None,
             provision_attempts=0,
-            pending_password_enc=account.pending_password_enc if keep_sealed else None,
-            generated_password_expire_time=self._clock.now() + self._password_retention
-            if keep_sealed
-            else None,
-            provision_time=account.provision_time or self._clock.now(),
+            pending_password_enc=account.pending_password_enc if generated else None,
+            generated_password_expire_time=now + self._password_retention if generated else None,
+            provision_time=account.provision_time or now,
         )
-        journal.note(
-            "activate", "SUCCEEDED", "generated password kept for the next reply" if keep_sealed else ""
-        )
+        journal.note("activate", "SUCCEEDED")
         saved = await self.save(account, journal, held=held)
-        return ProvisionResult(saved, "" if keep_sealed else generated)
+        return ProvisionResult(saved, generated if caller else "")
 
-    async def hand_over_password(self, account: Account, journal: Journal) -> tuple[Account, str]:
-        """A generated password that no reply has carried yet: returned now, then erased."""
+    def sealed_password(self, account: Account) -> str:
+        """A generated password still within its retention ("" when there is none)."""
         if account.pending_password_enc is None or not account.password_generated:
-            return account, ""
+            return ""
         if account.status not in (Status.ACTIVE, Status.SUSPENDED):
-            return account, ""
-        password = self.open_password(account)
-        journal.note("hand_over_password", "SUCCEEDED")
-        saved = await self.save(
-            dataclasses.replace(account, pending_password_enc=None, generated_password_expire_time=None),
-            journal,
-        )
-        return saved, password
+            return ""
+        return self.open_password(account)
 
     # -- failures ---------------------------------------------------------------------------------
 
