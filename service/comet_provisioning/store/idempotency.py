@@ -12,7 +12,7 @@ import hmac
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from sqlalchemy import delete, insert, select
+from sqlalchemy import bindparam, delete, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -20,6 +20,7 @@ from comet_provisioning.core.request_records import RequestIdTaken
 from comet_provisioning.core.request_records import StoredResponse as CoreStoredResponse
 
 from .database import Database
+from .prepared import PreparedSelect, PreparedWrite
 from .schema import idempotency_keys
 from .types import utcnow
 
@@ -144,6 +145,17 @@ async def prune(db: Database, older_than: dt.timedelta) -> int:
     return int(result.rowcount or 0)
 
 
+# The create path looks a request id up and records one on every order: both statements are
+# prepared once (store/prepared.py), which the create's CPU shows.
+_LOOKUP = PreparedSelect(
+    select(idempotency_keys.c.fingerprint, idempotency_keys.c.response).where(
+        idempotency_keys.c.method == bindparam("method"),
+        idempotency_keys.c.request_id == bindparam("request_id"),
+    )
+)
+_REMEMBER = PreparedWrite(insert(idempotency_keys))
+
+
 class SqlRequestRecords:
     """RequestRecords (core/request_records.py) over one connection."""
 
@@ -153,12 +165,19 @@ class SqlRequestRecords:
         self._conn = conn
 
     async def lookup(self, method: str, request_id: str) -> CoreStoredResponse | None:
-        stored = await lookup(self._conn, method, request_id)
-        return None if stored is None else CoreStoredResponse(stored.fingerprint, stored.response)
+        row = await _LOOKUP.first(self._conn, {"method": method, "request_id": request_id})
+        return None if row is None else CoreStoredResponse(row["fingerprint"], bytes(row["response"]))
 
     async def remember(self, method: str, request_id: str, fingerprint: str, response: bytes) -> None:
+        row = {
+            "method": method,
+            "request_id": request_id,
+            "fingerprint": fingerprint,
+            "response": response,
+            "create_time": utcnow(),
+        }
         try:
-            await remember(self._conn, method, request_id, fingerprint, response)
+            await _REMEMBER.execute(self._conn, [row])
         except IntegrityError as exc:
             raise RequestIdTaken(request_id) from exc
 
