@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from comet_provisioning.comet import CallRecord, CometClient, CometServerConfig, ServerInfo
+from comet_provisioning.comet import CallRecord, CometClient, CometServerConfig, ErrorHints, ServerInfo
 
 from tests.fixtures.memory_comet import MEMORY_BASE_URL, MemoryComet
 
 BASE = MEMORY_BASE_URL
 ADMIN = "admin"
 ADMIN_PASSWORD = "Adm1n-Pa55word-XYZ"
+WRONG_PASSWORD = "not-the-admin-password"
 AUTH = {"Username": ADMIN, "AuthType": "Password", "Password": ADMIN_PASSWORD}
 
 
@@ -47,6 +48,7 @@ def memory_client(
     *,
     observer: RecordingObserver | None = None,
     learned: list[ServerInfo] | None = None,
+    hints: ErrorHints | None = None,
     config: CometServerConfig | None = None,
     **overrides: Any,
 ) -> CometClient:
@@ -55,6 +57,7 @@ def memory_client(
         config or make_config(**overrides),
         transport=comet.transport(),
         observer=observer,
+        hints=hints,
         on_server_info=learned.append if learned is not None else None,
     )
 
