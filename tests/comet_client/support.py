@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from comet_provisioning.comet import CallRecord, CometClient, CometServerConfig, ErrorHints, ServerInfo
+from comet_provisioning.comet import (
+    CallObserver,
+    CallRecord,
+    CometClient,
+    CometServerConfig,
+    ErrorHints,
+    ServerInfo,
+)
 
 from tests.fixtures.memory_comet import MEMORY_BASE_URL, MemoryComet
 
@@ -46,7 +53,7 @@ class RecordingObserver:
 def memory_client(
     comet: MemoryComet,
     *,
-    observer: RecordingObserver | None = None,
+    observer: CallObserver | None = None,
     learned: list[ServerInfo] | None = None,
     hints: ErrorHints | None = None,
     config: CometServerConfig | None = None,

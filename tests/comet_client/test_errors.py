@@ -412,9 +412,9 @@ async def test_errors_never_contain_the_admin_password(
             except CometError as exc:
                 errors.append(exc)
     assert [type(e) for e in errors] == [CometUnreachable, CometAuthFailed, CometNotCometServer]
-    for exc in errors:
-        assert ADMIN_PASSWORD not in str(exc)
-        assert ADMIN_PASSWORD not in repr(exc)
+    for error in errors:
+        assert ADMIN_PASSWORD not in str(error)
+        assert ADMIN_PASSWORD not in repr(error)
 
 
 def test_config_repr_hides_password() -> None:

@@ -148,7 +148,7 @@ async def test_a_failing_observer_does_not_break_calls(comet: MemoryComet) -> No
             raise RuntimeError("observer bug")
 
     comet.state.seed_user("alice")
-    async with memory_client(comet, observer=Broken()) as client:  # type: ignore[arg-type]
+    async with memory_client(comet, observer=Broken()) as client:
         assert await client.list_users() == ["alice"]
 
 

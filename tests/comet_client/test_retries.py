@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import pytest
@@ -79,7 +79,7 @@ MUTATING: list[tuple[str, Call, Callable[[MemoryComet], bool]]] = [
 ]
 
 
-def ids(cases: list[tuple[str, Any, Any]]) -> list[str]:
+def ids(cases: Sequence[tuple[Any, ...]]) -> list[str]:
     return [case[0] for case in cases]
 
 
@@ -186,8 +186,9 @@ async def test_retries_never_sleep_past_the_callers_deadline(
     comet: MemoryComet, observer: RecordingObserver
 ) -> None:
     comet.fail("list-users", ConnectFailed(REFUSED), times=None)
-    config = {"max_retries": 10, "retry_backoff_base_s": 5.0, "retry_backoff_max_s": 5.0}
-    async with memory_client(comet, observer=observer, **config) as client:
+    async with memory_client(
+        comet, observer=observer, max_retries=10, retry_backoff_base_s=5.0, retry_backoff_max_s=5.0
+    ) as client:
         loop = asyncio.get_running_loop()
         started = loop.time()
         with pytest.raises(CometUnreachable):

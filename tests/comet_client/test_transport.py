@@ -23,6 +23,7 @@ from comet_provisioning.comet import (
     TransportRequest,
     TransportTimeout,
 )
+from comet_provisioning.comet.classify import transport_failure
 from comet_provisioning.sim import installer_digest
 
 from tests.fixtures.memory_comet import MemoryComet, ScriptedStream
@@ -82,6 +83,17 @@ async def test_transport_failures_become_typed_errors(
     expected = 3 if not reached and error is not CometTLSError else 1
     assert comet.calls("add-user") == expected
     assert len(observer.outcomes("add-user")) == expected
+
+
+def test_a_call_whose_connector_never_ran_may_have_reached_the_server() -> None:
+    timing = CallTiming(started_at=0.0)
+    assert timing.request_sent is None
+    error = transport_failure("srv-1", "add-user", ConnectionBroken("gone", request_sent=timing.request_sent))
+    assert error.reached_server  # so a mutating call is not re-sent
+    timing.asked_for_connection = True
+    assert timing.request_sent is False  # waiting for a connection: nothing left yet
+    timing.connected = True
+    assert timing.request_sent is True
 
 
 async def test_reads_retry_through_the_seam_and_every_attempt_is_observed(comet: MemoryComet) -> None:
