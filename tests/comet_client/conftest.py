@@ -14,7 +14,7 @@ import pytest
 from comet_provisioning.comet import CometClient
 from comet_provisioning.sim import DEFAULT_VERSION
 
-from tests.fixtures.memory_comet import MemoryComet
+from tests.fakes.memory_comet import MemoryComet
 
 from .support import ADMIN, ADMIN_PASSWORD, RecordingObserver, memory_client
 

@@ -13,7 +13,7 @@ from comet_provisioning.comet import (
     ServerInfo,
 )
 
-from tests.fixtures.memory_comet import MEMORY_BASE_URL, MemoryComet
+from tests.fakes.memory_comet import MEMORY_BASE_URL, MemoryComet
 
 BASE = MEMORY_BASE_URL
 ADMIN = "admin"

@@ -27,7 +27,7 @@ from comet_provisioning.comet import (
     ErrorHints,
 )
 
-from tests.fixtures.memory_comet import MemoryComet
+from tests.fakes.memory_comet import MemoryComet
 
 from .conftest import CometFactory
 from .support import ADMIN_PASSWORD, WRONG_PASSWORD, RecordingObserver, carm, make_config, memory_client

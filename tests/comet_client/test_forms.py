@@ -21,7 +21,7 @@ from comet_provisioning.comet.form import encode_form
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tests.fixtures.memory_comet import MemoryComet
+from tests.fakes.memory_comet import MemoryComet
 
 from .conftest import CometFactory
 from .support import AUTH, memory_client

@@ -11,7 +11,7 @@ from comet_provisioning.comet.redact import is_sensitive_key
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tests.fixtures.memory_comet import MemoryComet
+from tests.fakes.memory_comet import MemoryComet
 
 from .support import ADMIN_PASSWORD, RecordingObserver, memory_client
 

@@ -19,7 +19,7 @@ from comet_provisioning.comet import (
 )
 from comet_provisioning.sim import DEFAULT_PROVIDER_ID
 
-from tests.fixtures.memory_comet import MemoryComet
+from tests.fakes.memory_comet import MemoryComet
 
 from .support import RecordingObserver, carm, memory_client
 

@@ -11,7 +11,7 @@ import pytest
 from comet_provisioning.comet import CometApiError, CometClient, CometNotCometServer, CometVersion, ServerInfo
 from comet_provisioning.comet.server_info import ServerInfoCache
 
-from tests.fixtures.memory_comet import MemoryComet
+from tests.fakes.memory_comet import MemoryComet
 
 from .conftest import CometFactory
 from .support import carm, make_config, memory_client

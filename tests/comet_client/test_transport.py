@@ -26,7 +26,7 @@ from comet_provisioning.comet import (
 from comet_provisioning.comet.classify import transport_failure
 from comet_provisioning.sim import installer_digest
 
-from tests.fixtures.memory_comet import MemoryComet, ScriptedStream
+from tests.fakes.memory_comet import MemoryComet, ScriptedStream
 
 from .support import RecordingObserver, make_config, memory_client
 

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from comet_provisioning.comet import CometClient, CometHashConflict, CometTimeout, TransportTimeout
 
-from tests.fixtures.memory_comet import MemoryComet
+from tests.fakes.memory_comet import MemoryComet
 
 # A profile with fields this project does not model, including ones a future server might add.
 PROFILE: dict[str, Any] = {

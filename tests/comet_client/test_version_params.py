@@ -7,7 +7,7 @@ import json
 import pytest
 from comet_provisioning.comet import CometClient, CometUnreachable, ConnectFailed
 
-from tests.fixtures.memory_comet import MemoryComet
+from tests.fakes.memory_comet import MemoryComet
 
 from .conftest import CometFactory
 from .support import memory_client

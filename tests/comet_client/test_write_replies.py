@@ -16,7 +16,7 @@ from comet_provisioning.comet import (
     TransportTimeout,
 )
 
-from tests.fixtures.memory_comet import MemoryComet
+from tests.fakes.memory_comet import MemoryComet
 
 from .conftest import CometFactory
 from .support import carm, memory_client

@@ -15,7 +15,7 @@ import pytest
 from comet_provisioning.comet import CometClient
 from comet_provisioning.sim import CometSimulator
 
-from tests.fixtures.memory_comet import MemoryComet
+from tests.fakes.memory_comet import MemoryComet
 from tests.fixtures.sim import SIM_ADMIN, SIM_PASSWORD
 
 from .support import RecordingObserver, sim_client

@@ -7,7 +7,7 @@ from typing import Any
 from comet_provisioning.comet import CallRecord, CometClient, CometServerConfig, ErrorHints
 from comet_provisioning.sim import CometSimulator
 
-from tests.fixtures.memory_comet import MemoryComet
+from tests.fakes.memory_comet import MemoryComet
 from tests.fixtures.sim import SIM_ADMIN, SIM_PASSWORD
 
 USER_PASSWORD = "user-pass-1234"

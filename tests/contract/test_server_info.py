@@ -9,7 +9,7 @@ import pytest
 from comet_provisioning.comet import CometClient, ProfileAndHash, ServerInfo
 from comet_provisioning.sim import DEFAULT_VERSION, OLD_VERSION
 
-from tests.fixtures.memory_comet import MemoryComet
+from tests.fakes.memory_comet import MemoryComet
 
 from .conftest import MemoryFactory
 from .support import USER_PASSWORD, sim_config
