@@ -1,12 +1,19 @@
 #!/usr/bin/env bash
-# CI load step: the demo service (embedded Comet Server simulator), 200 accounts at concurrency 50
-# with re-sends and username collisions, verified on the simulator through its admin API.
-# Fails on any failure, duplicate or orphan. Usage: scripts/ci_load.sh [extra loadtest args]
+# CI load step, two runs, each verified on the simulator through its admin API:
+# 1. the demo service (embedded Comet Server simulator), 200 accounts at concurrency 50 with
+#    re-sends and username collisions;
+# 2. the service and a standalone simulator answering as the "hostile" behaviour profile (duplicates
+#    answered 500, unknown users 403, a proxy's 502 on every 7th call, half of them after Comet acted,
+#    a clock 45 s ahead), 500 accounts with 20 % colliding names and foreign Comet users under 10 %
+#    of the names, callers that retry with the same request_id (tests/reliability/profile_load.py).
+# Fails on any failure, duplicate, orphan, Comet user without limits or foreign user touched.
+# Usage: scripts/ci_load.sh [extra loadtest args for the first run]
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 BIN="${VENV_BIN:-$ROOT/.venv/bin}"
 ACCOUNTS="${CI_LOAD_ACCOUNTS:-200}"
+HOSTILE_ACCOUNTS="${CI_LOAD_HOSTILE_ACCOUNTS:-500}"
 CONCURRENCY="${CI_LOAD_CONCURRENCY:-50}"
 PORT="$("$BIN/python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
 TARGET="127.0.0.1:$PORT"
@@ -71,5 +78,14 @@ if [[ $STATUS -ne 0 ]]; then
     echo "ci_load: FAILED (exit $STATUS); service log tail:"
     tail -n 50 "$LOG"
     exit "$STATUS"
+fi
+cleanup
+trap - EXIT
+
+echo "ci_load: $HOSTILE_ACCOUNTS accounts against a simulator with the hostile profile"
+if ! "$BIN/python" "$ROOT/tests/reliability/profile_load.py" --profile hostile \
+    --accounts "$HOSTILE_ACCOUNTS" --concurrency "$CONCURRENCY"; then
+    echo "ci_load: FAILED against the hostile profile"
+    exit 1
 fi
 echo "ci_load: OK"

@@ -115,9 +115,9 @@ class Settings:
     provision_retry_window_s: float = 86400.0
     # The first retry's delay (seconds); it doubles with each failure, up to ten minutes.
     provision_retry_delay_s: float = 5.0
-    # How long a generated password that no reply has carried yet (the order was finished in the
-    # background) stays sealed for the caller's next CreateAccount/ProvisionAccount.
-    generated_password_retention_s: float = 604800.0
+    # How long a generated password stays sealed after its account became ACTIVE, for the order's
+    # retries (the first reply may never have reached the caller); then it is erased.
+    generated_password_retention_s: float = 86400.0
 
     # A Comet server is marked down after this many consecutive transient failures (new accounts
     # then go to the other servers of its group), and probed again after server_retry_after_s.

@@ -28,16 +28,13 @@ class ExitCode(enum.IntEnum):
     SCHEMA_MISMATCH = 6
     # `reseal`: some stored secrets open with none of the configured keys.
     SECRETS_UNREADABLE = 7
-    # A client command (loadtest, health) cannot reach the service or was refused by it.
-    SERVICE_UNAVAILABLE = 8
-    # A client command was given a request the service refuses (unknown product, missing token).
-    REQUEST_REFUSED = 9
 
 
 class CommandError(Exception):
-    """Ends a command with `message` on one line and `exit_code`."""
+    """Ends a command with `message` on one line and `exit_code` (an ExitCode, or a client
+    command's own code such as loadtest's)."""
 
-    def __init__(self, message: str, exit_code: ExitCode = ExitCode.FAILURE) -> None:
+    def __init__(self, message: str, exit_code: int = ExitCode.FAILURE) -> None:
         super().__init__(message)
         self.message = message
         self.exit_code = exit_code

@@ -9,6 +9,7 @@ import io
 import json
 import secrets
 import sys
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -16,13 +17,29 @@ from comet_provisioning.api.auth import hash_token
 from comet_provisioning.config import TokenEntry
 from comet_provisioning.loadtest import add_arguments, run_command
 from comet_provisioning.loadtest.credentials import CometCredentials
+from comet_provisioning.loadtest.exits import LoadTestError
+from comet_provisioning.loadtest.foreign import FOREIGN_PROFILE
 from comet_provisioning.loadtest.loadtest import LoadTestConfig, run_loadtest
+from comet_provisioning.sim import CometSimulator
+from comet_provisioning_client import ProvisioningClient
 from comet_provisioning_client.v1 import accounts_pb2
 
-from tests.accounts.conftest import World, started
+from tests.accounts.conftest import World, make_world, started
 from tests.fixtures.db import service_settings
 from tests.fixtures.service import free_port
 from tests.fixtures.sim import SIM_ADMIN, SIM_PASSWORD
+
+
+def _foreign_users(world: World) -> list[str]:
+    """The users the load seeded as foreign (a name of their own)."""
+    wanted = FOREIGN_PROFILE["AccountName"]
+    return [name for name, user in world.sim.state.users.items() if user.profile.get("AccountName") == wanted]
+
+
+async def _client_accounts(world: World) -> AsyncIterator[accounts_pb2.Account]:
+    async with ProvisioningClient(f"127.0.0.1:{world.stubs.port}") as client:
+        async for account in client.list_accounts(page_size=500):
+            yield account
 
 
 def _config(world: World, **overrides: object) -> LoadTestConfig:
@@ -295,3 +312,223 @@ async def test_progress_only_on_a_terminal_and_never_with_json(
         assert "orders: 100%" in terminal.getvalue()
         assert "ok=6" in terminal.getvalue()
         assert "orders:" not in out
+
+
+# --- callers that retry, foreign users, the sweep, generated passwords ------------------------------
+
+
+async def test_callers_retry_with_the_same_request_id(world: World) -> None:
+    # The proxy loses the reply of the first quota writes: those orders stay PENDING and the
+    # caller's retry (same request_id) finishes them; each retry is a call of the summary.
+    world.sim.faults.add("set-user-profile-hash", "http502", count=4)
+    config = _config(world, accounts=12, concurrency=4, duplicate_fraction=0.0, same_username_fraction=0.0)
+    summary = await run_loadtest(config)
+    assert summary.failed == 0
+    assert summary.retried >= 1
+    assert summary.calls == 12 + summary.retried
+    assert summary.codes.get("UNAVAILABLE") == summary.retried
+    assert summary.verified, summary.verification
+    assert world.sim.counters.committed["add-user"] == 12
+
+
+async def test_without_retries_the_order_fails_for_the_caller(world: World) -> None:
+    world.sim.faults.add("set-user-profile-hash", "http502", count=2)
+    config = _config(
+        world, accounts=6, concurrency=1, duplicate_fraction=0.0, same_username_fraction=0.0, retries=0
+    )
+    summary = await run_loadtest(config)
+    assert summary.retried == 0
+    assert summary.failed == 2
+    assert not summary.verified
+
+
+async def test_foreign_users_are_seeded_under_ordered_names_and_left_alone(world: World) -> None:
+    summary = await run_loadtest(
+        _config(world, accounts=20, comet=[], simulator_admin=True, foreign_fraction=0.25, run_id="frn")
+    )
+    verification = summary.verification
+    assert verification is not None
+    assert verification.foreign is not None
+    assert verification.foreign.seeded == 5
+    assert verification.foreign.checked == 5
+    assert verification.foreign.modified == 0
+    assert summary.verified, verification
+    foreign = _foreign_users(world)
+    assert len(foreign) == 5
+    assert all(name.startswith("ltfrn") for name in foreign)
+    listed = [a async for a in _client_accounts(world)]
+    assert not {a.username for a in listed} & set(foreign)
+    # The orders that asked for a foreign name got another one: the original's `_NNNN` suffix (an
+    # order whose own name is foreign may have asked for an earlier order's name instead).
+    assert sum(1 for a in listed if a.username.split("_")[0] in foreign) >= 3
+    assert (
+        "foreign Comet users (there before, no account's) 5, of them seeded 5; modified 0" in summary.text()
+    )
+
+
+async def test_verify_catches_a_foreign_user_written_to(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from comet_provisioning.comet import CometClient, CometServerConfig
+    from comet_provisioning.loadtest import runner
+
+    real_run = runner.run
+    written: list[str] = []
+
+    async def run_then_write_to_a_foreign_user(*args: object, **kwargs: object) -> runner.RunResult:
+        result = await real_run(*args, **kwargs)  # type: ignore[arg-type]
+        name = _foreign_users(world)[0]
+        config = CometServerConfig("sim", world.sim.base_url, SIM_ADMIN, SIM_PASSWORD)
+        comet = CometClient(config)
+        try:
+            await comet.update_user_profile(name, lambda p: p.update(MaximumDevices=1) is None)
+        finally:
+            await comet.aclose()
+        written.append(name)
+        return result
+
+    monkeypatch.setattr(runner, "run", run_then_write_to_a_foreign_user)
+    summary = await run_loadtest(
+        _config(world, accounts=8, comet=[], simulator_admin=True, foreign_fraction=0.25, seed=3)
+    )
+    verification = summary.verification
+    assert verification is not None
+    assert verification.foreign is not None
+    assert verification.foreign.modified == 1
+    assert verification.foreign.write_calls == 1
+    assert not summary.verified
+    problem = next(p for p in verification.problems if written[0] in p)
+    assert "MaximumDevices changed" in problem
+    assert "ProfileHash changed" in problem
+
+
+async def test_verify_catches_a_password_that_is_not_the_comet_users(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from comet_provisioning.loadtest import runner
+
+    real_run = runner.run
+
+    async def run_then_change_a_password(*args: object, **kwargs: object) -> runner.RunResult:
+        result = await real_run(*args, **kwargs)  # type: ignore[arg-type]
+        first = next(r for r in result.records if r.code == "OK")
+        world.sim.state.users[first.username].password = "changed-behind-the-callers-back"
+        return result
+
+    monkeypatch.setattr(runner, "run", run_then_change_a_password)
+    summary = await run_loadtest(_config(world, accounts=5, comet=[], simulator_admin=True))
+    verification = summary.verification
+    assert verification is not None
+    assert verification.passwords_checked == 5
+    assert verification.passwords_wrong == 1
+    assert verification.passwords_not_given == 0
+    assert not summary.verified
+
+
+async def test_foreign_fraction_needs_simulators(world: World) -> None:
+    assert await run_command(_args("--target", "x:1", "--product", "p", "--foreign-fraction", "0.1")) == 2
+    with pytest.raises(LoadTestError) as refused:
+        await run_loadtest(_config(world, accounts=4, foreign_fraction=0.5))
+    assert refused.value.exit_code == 2
+    assert not world.sim.state.users
+
+
+async def test_settle_waits_for_the_sweep_to_finish_orders_the_callers_gave_up(
+    comet_sim: CometSimulator, tmp_path: Path
+) -> None:
+    settings = dataclasses.replace(
+        service_settings(f"sqlite+aiosqlite:///{tmp_path / 'store.sqlite3'}", tmp_path / "data"),
+        resume_interval_s=0.2,
+        provision_retry_delay_s=0.1,
+    )
+    async with make_world(comet_sim, settings) as world:
+        comet_sim.faults.add("set-user-profile-hash", "http502", count=3)
+        config = _config(
+            world, accounts=6, concurrency=1, duplicate_fraction=0.0, same_username_fraction=0.0, retries=0
+        )
+        config.settle_timeout_s = 30
+        summary = await run_loadtest(config)
+    assert summary.settled is not None
+    assert summary.settled.unsettled == 0
+    verification = summary.verification
+    assert verification is not None
+    # The callers gave up the orders that met a 502 (the sweep may have met one of the 3 itself);
+    # the sweep finished them: every Comet user is an ACTIVE account's.
+    assert 1 <= verification.failed_orders <= 3
+    assert verification.failed_orders == summary.failed
+    assert verification.not_active_users == 0
+    assert verification.unlimited_users == 0
+    assert verification.orphans == 0
+    assert summary.to_json()["settle"]["unsettled"] == 0
+
+
+async def test_cleanup_retries_a_terminate_and_leaves_foreign_users(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from comet_provisioning.loadtest import runner
+
+    real_run = runner.run
+
+    async def run_then_lose_deletes(*args: object, **kwargs: object) -> runner.RunResult:
+        result = await real_run(*args, **kwargs)  # type: ignore[arg-type]
+        # The first deletes are answered by a proxy's 502, one of them after Comet acted.
+        world.sim.faults.add("delete-user", "http502", count=2)
+        world.sim.faults.fail_after_commit("delete-user", "http502", count=1)
+        return result
+
+    monkeypatch.setattr(runner, "run", run_then_lose_deletes)
+    summary = await run_loadtest(
+        _config(
+            world,
+            accounts=6,
+            concurrency=1,
+            comet=[],
+            simulator_admin=True,
+            foreign_fraction=0.5,
+            cleanup=True,
+            run_id="cl2",
+        )
+    )
+    cleaned = summary.cleanup
+    assert cleaned is not None
+    assert cleaned.terminated == 6
+    assert cleaned.left_on_comet == 0
+    assert cleaned.foreign_modified == 0
+    assert cleaned.clean
+    assert len(_foreign_users(world)) == 3
+    assert set(world.sim.state.users) == set(_foreign_users(world))
+
+
+async def test_a_late_retry_gets_the_password_of_an_order_the_sweep_finished(
+    comet_sim: CometSimulator, tmp_path: Path
+) -> None:
+    settings = dataclasses.replace(
+        service_settings(f"sqlite+aiosqlite:///{tmp_path / 'store.sqlite3'}", tmp_path / "data"),
+        resume_interval_s=0.2,
+        provision_retry_delay_s=0.1,
+    )
+    async with make_world(comet_sim, settings) as world:
+        comet_sim.faults.add("set-user-profile-hash", "http502", count=3)
+        config = _config(
+            world,
+            accounts=6,
+            concurrency=1,
+            duplicate_fraction=0.0,
+            same_username_fraction=0.0,
+            retries=0,
+            comet=[],
+            simulator_admin=True,
+            settle_timeout_s=30,
+            late_retry=True,
+        )
+        summary = await run_loadtest(config)
+    # Orders failed for their callers, the sweep finished them, the next attempt was answered with
+    # the account and the generated password the sweep kept sealed: the Comet user's.
+    assert 1 <= summary.retried <= 3
+    assert summary.failed == 0
+    verification = summary.verification
+    assert verification is not None
+    assert verification.passwords_checked == 6
+    assert verification.passwords_wrong == 0
+    assert verification.passwords_not_given == 0
+    assert summary.verified, verification

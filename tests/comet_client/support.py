@@ -2,24 +2,24 @@
 
 from __future__ import annotations
 
-from types import SimpleNamespace
 from typing import Any
-from urllib.parse import parse_qsl
 
-import aiohttp
-from aiohttp import ClientResponse
-from aioresponses import aioresponses
-from comet_provisioning.comet import CallRecord, CometServerConfig
-from yarl import URL
+from comet_provisioning.comet import (
+    CallObserver,
+    CallRecord,
+    CometClient,
+    CometServerConfig,
+    ErrorHints,
+    ServerInfo,
+)
 
-BASE = "http://comet.test:8060"
+from tests.fakes.memory_comet import MEMORY_BASE_URL, MemoryComet
+
+BASE = MEMORY_BASE_URL
 ADMIN = "admin"
 ADMIN_PASSWORD = "Adm1n-Pa55word-XYZ"
+WRONG_PASSWORD = "not-the-admin-password"
 AUTH = {"Username": ADMIN, "AuthType": "Password", "Password": ADMIN_PASSWORD}
-
-
-def url(endpoint: str, base: str = BASE) -> str:
-    return f"{base}/api/v1/admin/{endpoint}"
 
 
 def make_config(**overrides: Any) -> CometServerConfig:
@@ -50,35 +50,24 @@ class RecordingObserver:
         return [r.outcome for r in self.records if endpoint is None or r.endpoint == endpoint]
 
 
-def sent_forms(mock: aioresponses, endpoint: str, base: str = BASE) -> list[dict[str, str]]:
-    """The form bodies aioresponses received for an endpoint, in order."""
-    calls = mock.requests.get(("POST", URL(url(endpoint, base))), [])
-    return [_form(call.kwargs["data"]) for call in calls]
+def memory_client(
+    comet: MemoryComet,
+    *,
+    observer: CallObserver | None = None,
+    learned: list[ServerInfo] | None = None,
+    hints: ErrorHints | None = None,
+    config: CometServerConfig | None = None,
+    **overrides: Any,
+) -> CometClient:
+    """The real client on ``comet`` in memory; ``learned`` collects every ``on_server_info`` call."""
+    return CometClient(
+        config or make_config(**overrides),
+        transport=comet.transport(),
+        observer=observer,
+        hints=hints,
+        on_server_info=learned.append if learned is not None else None,
+    )
 
 
-def _form(data: Any) -> dict[str, str]:
-    if isinstance(data, bytes):  # the client sends the form pre-encoded
-        return dict(parse_qsl(data.decode("ascii"), keep_blank_values=True))
-    return dict(data)
-
-
-def refused() -> aiohttp.ClientConnectorError:
-    """The exception aiohttp raises when nothing listens on the port."""
-    key = SimpleNamespace(host="comet.test", port=8060, ssl=True, is_ssl=False)
-    return aiohttp.ClientConnectorError(key, ConnectionRefusedError(111, "Connection refused"))  # type: ignore[arg-type]
-
-
-class _CompatResponse(ClientResponse):
-    """aioresponses 0.7.9 predates aiohttp 3.14's required ``stream_writer`` argument."""
-
-    def __init__(self, method: str, url: URL, **kwargs: Any) -> None:
-        kwargs.setdefault("stream_writer", SimpleNamespace(output_size=0))
-        super().__init__(method, url, **kwargs)
-
-
-class CompatAioresponses(aioresponses):
-    """aioresponses that builds responses aiohttp 3.14 accepts."""
-
-    def add(self, url: Any, method: str = "GET", *args: Any, **kwargs: Any) -> None:
-        kwargs.setdefault("response_class", _CompatResponse)
-        super().add(url, method, *args, **kwargs)
+def carm(status: int = 200, message: str = "OK") -> dict[str, Any]:
+    return {"Status": status, "Message": message}

@@ -8,7 +8,6 @@ from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
 import pytest
-from aioresponses import aioresponses
 from comet_provisioning.comet import (
     CometClient,
     MetaVersion,
@@ -22,7 +21,10 @@ from comet_provisioning.comet.form import encode_form
 from hypothesis import given
 from hypothesis import strategies as st
 
-from .support import AUTH, sent_forms, url
+from tests.fakes.memory_comet import MemoryComet
+
+from .conftest import CometFactory
+from .support import AUTH, memory_client
 
 CARM = {"Status": 200, "Message": "OK"}
 PROFILE = {"Username": "alice", "IsSuspended": False, "Unknown": {"Nested": [1, 2, {"x": None}]}}
@@ -314,43 +316,47 @@ JSON_FIELDS = {"ProfileData", "Policy", "Query", "UninstallConfig"}
 )
 async def test_endpoint_form_and_result(
     client: CometClient,
-    mock: aioresponses,
+    comet: MemoryComet,
     call: Call,
     endpoint: str,
     reply: Any,
     fields: dict[str, Any],
     expected: Any,
 ) -> None:
-    if endpoint != "meta/version":  # for the parameters only some releases accept
-        mock.post(url("meta/version"), payload={"Version": "25.9.0"}, repeat=True)
-    if reply is None:
-        mock.post(url(endpoint), body="null")
-    else:
-        mock.post(url(endpoint), payload=reply)
+    # The reply is scripted, to check the result read from it; the simulator (25.9.0) answers
+    # meta/version for the parameters only some releases accept.
+    comet.reply(endpoint, reply)
 
     result = await call(client)
 
     assert result == expected
-    [form] = sent_forms(mock, endpoint)
+    [form] = comet.sent(endpoint)
     decoded = {k: json.loads(v) if k in JSON_FIELDS else v for k, v in form.items()}
     assert decoded == {**AUTH, **fields}
     assert all(isinstance(v, str) for v in form.values())
 
 
-async def test_profile_json_keeps_big_integers_and_unicode(client: CometClient, mock: aioresponses) -> None:
-    profile = {"Username": "zoë", "Destinations": {"d": {"StorageLimitBytes": 18446744073709551615}}}
-    mock.post(url("set-user-profile"), payload=CARM)
+async def test_profile_json_keeps_big_integers_and_unicode(client: CometClient, comet: MemoryComet) -> None:
+    comet.state.seed_user("zoe.1")
+    profile = {
+        "Username": "zoe.1",
+        "AccountName": "Zoë",
+        "Destinations": {"d": {"StorageLimitBytes": 2**64 - 1}},
+    }
 
-    await client.set_user_profile("zoë", profile)
+    await client.set_user_profile("zoe.1", profile)
 
-    [form] = sent_forms(mock, "set-user-profile")
+    [form] = comet.sent("set-user-profile")
     assert json.loads(form["ProfileData"]) == profile
     assert "18446744073709551615" in form["ProfileData"]
+    stored = comet.state.users["zoe.1"].profile
+    assert stored["AccountName"] == "Zoë"
+    assert stored["Destinations"]["d"]["StorageLimitBytes"] == 18446744073709551615
 
 
-async def test_meta_version_exposes_numeric_version(client: CometClient, mock: aioresponses) -> None:
-    mock.post(url("meta/version"), payload={"Version": "20.3.4"})
-    meta = await client.meta_version()
+async def test_meta_version_exposes_numeric_version(make_comet: CometFactory) -> None:
+    async with memory_client(make_comet(version="20.3.4")) as client:
+        meta = await client.meta_version()
     assert meta.version_tuple == (20, 3, 4)
 
 

@@ -19,7 +19,10 @@ from comet_provisioning.comet import (
     TransportTimeout,
 )
 
-from .fake_comet import FakeComet, carm, fake_client
+from tests.fakes.memory_comet import MemoryComet
+
+from .conftest import CometFactory
+from .support import carm, memory_client
 
 POLICY = {"Description": "Product 7", "Policy": {"PreventDeleteStorageVault": True}}
 
@@ -34,30 +37,29 @@ ABSENT = [
 
 
 @pytest.mark.parametrize(("reply", "status"), [a[1:] for a in ABSENT], ids=[a[0] for a in ABSENT])
-async def test_any_reply_without_a_policy_hash_is_absent(reply: dict[str, Any], status: int) -> None:
-    fake = FakeComet()
-    fake.reply("policies/get", reply, status=status)
-    async with fake_client(fake) as client:
+async def test_any_reply_without_a_policy_hash_is_absent(
+    reply: dict[str, Any], status: int, comet: MemoryComet
+) -> None:
+    comet.reply("policies/get", reply, status=status)
+    async with memory_client(comet) as client:
         assert await client.get_policy("pol-7") is None
-    assert fake.calls("policies/get") == 1
+    assert comet.calls("policies/get") == 1
 
 
-async def test_a_403_when_the_credentials_work_is_absent_too() -> None:
-    fake = FakeComet()
-    fake.reply("policies/get", carm(403, "Forbidden"))
-    async with fake_client(fake, credentials_proof_s=0) as client:
+async def test_a_403_when_the_credentials_work_is_absent_too(comet: MemoryComet) -> None:
+    comet.reply("policies/get", carm(403, "Forbidden"))
+    async with memory_client(comet, credentials_proof_s=0) as client:
         assert await client.get_policy("pol-7") is None
-    assert fake.calls("meta/version") == 1
+    assert comet.calls("meta/version") == 1
 
 
-async def test_a_present_policy() -> None:
-    fake = FakeComet()
-    fake.reply("policies/get", {**carm(), "Policy": POLICY, "PolicyHash": "ph"})
-    async with fake_client(fake) as client:
+async def test_a_present_policy(comet: MemoryComet) -> None:
+    comet.reply("policies/get", {**carm(), "Policy": POLICY, "PolicyHash": "ph"})
+    async with memory_client(comet) as client:
         assert await client.get_policy("pol-7") == PolicyAndHash(POLICY, "ph")
 
 
-FAILURES: list[tuple[str, Callable[[FakeComet], None], type[CometError]]] = [
+FAILURES: list[tuple[str, Callable[[MemoryComet], None], type[CometError]]] = [
     (
         "bad_credentials",
         lambda f: (
@@ -86,22 +88,20 @@ FAILURES: list[tuple[str, Callable[[FakeComet], None], type[CometError]]] = [
 
 @pytest.mark.parametrize(("script", "error"), [f[1:] for f in FAILURES], ids=[f[0] for f in FAILURES])
 async def test_credentials_lockouts_and_passing_faults_still_raise(
-    script: Callable[[FakeComet], None], error: type[CometError]
+    script: Callable[[MemoryComet], None], error: type[CometError], comet: MemoryComet
 ) -> None:
-    fake = FakeComet(version=None)
-    script(fake)
-    async with fake_client(fake, max_retries=1, credentials_proof_s=0) as client:
+    script(comet)
+    async with memory_client(comet, max_retries=1, credentials_proof_s=0) as client:
         with pytest.raises(error):
             await client.get_policy("pol-7")
 
 
-async def test_list_policies_full() -> None:
-    fake = FakeComet()
-    fake.reply("policies/list-full", {"p1": POLICY, "p2": {**POLICY, "Description": "Two"}})
-    async with fake_client(fake) as client:
+async def test_list_policies_full(comet: MemoryComet) -> None:
+    comet.reply("policies/list-full", {"p1": POLICY, "p2": {**POLICY, "Description": "Two"}})
+    async with memory_client(comet) as client:
         policies = await client.list_policies_full()
     assert policies == {"p1": POLICY, "p2": {**POLICY, "Description": "Two"}}
-    assert "TargetOrganization" not in fake.sent("policies/list-full")[0]
+    assert "TargetOrganization" not in comet.sent("policies/list-full")[0]
 
 
 Call = Callable[[CometClient], Awaitable[Any]]
@@ -119,24 +119,24 @@ NULLABLE: list[tuple[str, Call, Any]] = [
 
 
 @pytest.mark.parametrize(("endpoint", "call", "empty"), NULLABLE, ids=[n[0] for n in NULLABLE])
-async def test_null_is_an_empty_map_or_list(endpoint: str, call: Call, empty: Any) -> None:
-    fake = FakeComet()
-    fake.reply(endpoint, body=b"null")
-    async with fake_client(fake) as client:
+async def test_null_is_an_empty_map_or_list(
+    endpoint: str, call: Call, empty: Any, comet: MemoryComet
+) -> None:
+    comet.reply(endpoint, body=b"null")
+    async with memory_client(comet) as client:
         assert await call(client) == empty
 
 
-async def test_null_filtered_connections_on_an_old_server() -> None:
-    fake = FakeComet(version="20.9.0")
-    fake.reply("dispatcher/list-active", body=b"null")
-    async with fake_client(fake) as client:
+async def test_null_filtered_connections_on_an_old_server(make_comet: CometFactory) -> None:
+    comet = make_comet(version="20.9.0")
+    comet.reply("dispatcher/list-active", body=b"null")
+    async with memory_client(comet) as client:
         assert await client.list_active_connections("alice") == {}
 
 
 @pytest.mark.parametrize("endpoint", ["policies/list", "list-users-full"])
-async def test_a_list_where_a_map_belongs_is_not_comet(endpoint: str) -> None:
-    fake = FakeComet()
-    fake.reply(endpoint, ["not", "a", "map"])
-    async with fake_client(fake) as client:
+async def test_a_list_where_a_map_belongs_is_not_comet(endpoint: str, comet: MemoryComet) -> None:
+    comet.reply(endpoint, ["not", "a", "map"])
+    async with memory_client(comet) as client:
         with pytest.raises(CometNotCometServer):
             await (client.list_policies() if endpoint == "policies/list" else client.list_users_full())

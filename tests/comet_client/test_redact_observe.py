@@ -6,13 +6,14 @@ import json
 import logging
 
 import pytest
-from aioresponses import aioresponses
-from comet_provisioning.comet import MASK, CometClient, CometUserNotFound, redact_form, redact_json
+from comet_provisioning.comet import MASK, CometUserNotFound, redact_form, redact_json
 from comet_provisioning.comet.redact import is_sensitive_key
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from .support import ADMIN_PASSWORD, RecordingObserver, make_config, url
+from tests.fakes.memory_comet import MemoryComet
+
+from .support import ADMIN_PASSWORD, RecordingObserver, memory_client
 
 USER_SECRET = "hunter2-user-secret"
 S3_SECRET = "AKIA-secret-value-42"
@@ -95,12 +96,13 @@ def test_redact_json_lists() -> None:
     assert redact_json([{"SessionKey": "k", "n": 1}]) == [{"SessionKey": MASK, "n": 1}]
 
 
-async def test_debug_log_is_redacted(mock: aioresponses, caplog: pytest.LogCaptureFixture) -> None:
+async def test_debug_log_is_redacted(comet: MemoryComet, caplog: pytest.LogCaptureFixture) -> None:
+    comet.state.seed_user("alice")
     profile = {"Username": "alice", "Destinations": {"d1": {"SecretKey": S3_SECRET}}}
-    mock.post(url("set-user-profile"), payload={"Status": 200, "Message": "OK"})
     caplog.set_level(logging.DEBUG, logger="comet_provisioning.comet")
-    async with CometClient(make_config()) as client:
+    async with memory_client(comet) as client:
         await client.set_user_profile("alice", profile)
+    assert comet.state.users["alice"].profile["Destinations"]["d1"]["SecretKey"] == S3_SECRET
 
     records = [r for r in caplog.records if r.name == "comet_provisioning.comet"]
     assert records
@@ -114,11 +116,10 @@ async def test_debug_log_is_redacted(mock: aioresponses, caplog: pytest.LogCaptu
     assert S3_SECRET not in everything
 
 
-async def test_observer_gets_one_record_per_call(mock: aioresponses) -> None:
+async def test_observer_gets_one_record_per_call(comet: MemoryComet) -> None:
     observer = RecordingObserver()
-    mock.post(url("list-users"), payload=["a"])
-    mock.post(url("get-user-profile"), payload={"Status": 400, "Message": "User not found"})
-    async with CometClient(make_config(), observer=observer) as client:
+    comet.state.seed_user("alice")
+    async with memory_client(comet, observer=observer) as client:
         await client.list_users()
         with pytest.raises(CometUserNotFound):
             await client.get_user_profile("ghost")
@@ -141,14 +142,14 @@ async def test_observer_gets_one_record_per_call(mock: aioresponses) -> None:
     assert first.pool_wait_s == 0
 
 
-async def test_a_failing_observer_does_not_break_calls(mock: aioresponses) -> None:
+async def test_a_failing_observer_does_not_break_calls(comet: MemoryComet) -> None:
     class Broken:
         def on_call(self, record: object) -> None:
             raise RuntimeError("observer bug")
 
-    mock.post(url("list-users"), payload=["a"])
-    async with CometClient(make_config(), observer=Broken()) as client:
-        assert await client.list_users() == ["a"]
+    comet.state.seed_user("alice")
+    async with memory_client(comet, observer=Broken()) as client:
+        assert await client.list_users() == ["alice"]
 
 
 SECRET_MARK = "s3cr3t-MARK"

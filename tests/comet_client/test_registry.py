@@ -5,10 +5,10 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from aioresponses import aioresponses
 from comet_provisioning.comet import CometClient, CometClientClosed, CometClientRegistry, CometServerConfig
+from comet_provisioning.sim import CometSimulator
 
-from .support import make_config, url
+from .support import ADMIN, ADMIN_PASSWORD, make_config
 
 
 async def settle() -> None:
@@ -67,12 +67,11 @@ async def test_separate_servers_get_separate_clients() -> None:
         await registry.get(make_config(server_id="b"))
 
 
-async def test_calls_on_a_replaced_client_fail_retryably(mock: aioresponses) -> None:
+async def test_calls_on_a_replaced_client_fail_retryably() -> None:
     registry = CometClientRegistry(close_grace_s=0)
     old = await registry.get(make_config())
     await registry.get(make_config(max_connections=3))
     await settle()
-    mock.post(url("list-users"), payload=[])
     with pytest.raises(CometClientClosed) as caught:
         await old.list_users()
     assert caught.value.retryable
@@ -120,16 +119,19 @@ async def test_a_client_closed_behind_the_registrys_back_is_recreated() -> None:
     await registry.aclose()
 
 
-async def test_server_info_is_reported_with_the_server_id(mock: aioresponses) -> None:
+async def test_server_info_is_reported_with_the_server_id() -> None:
+    # The registry's own clients (its default factory) over loopback, to two servers.
     heard: list[tuple[str, str]] = []
     registry = CometClientRegistry(
         on_server_info=lambda server_id, info: heard.append((server_id, str(info.version)))
     )
-    mock.post(url("meta/version", "http://a.test:8060"), payload={"Version": "22.3.7"})
-    mock.post(url("meta/version", "http://b.test:8060"), payload={"Version": "25.9.0"})
-    a = await registry.get(make_config(server_id="a", base_url="http://a.test:8060"))
-    b = await registry.get(make_config(server_id="b", base_url="http://b.test:8060"))
-    await a.ensure_server_info()
-    await b.ensure_server_info()
-    await registry.aclose()
+    async with (
+        CometSimulator(admin_user=ADMIN, admin_password=ADMIN_PASSWORD, version="22.3.7") as old,
+        CometSimulator(admin_user=ADMIN, admin_password=ADMIN_PASSWORD, version="25.9.0") as new,
+    ):
+        a = await registry.get(make_config(server_id="a", base_url=old.base_url))
+        b = await registry.get(make_config(server_id="b", base_url=new.base_url))
+        await a.ensure_server_info()
+        await b.ensure_server_info()
+        await registry.aclose()
     assert heard == [("a", "22.3.7"), ("b", "25.9.0")]

@@ -5,44 +5,46 @@ from __future__ import annotations
 import asyncio
 import time
 from datetime import UTC, datetime
+from email.utils import formatdate
 
 import pytest
 from comet_provisioning.comet import CometApiError, CometClient, CometNotCometServer, CometVersion, ServerInfo
 from comet_provisioning.comet.server_info import ServerInfoCache
 
-from .fake_comet import FakeComet, carm, fake_client
-from .support import make_config
+from tests.fakes.memory_comet import MemoryComet
+
+from .conftest import CometFactory
+from .support import carm, make_config, memory_client
 
 PROFILE = {"Username": "alice", "IsSuspended": False}
 
 
-async def test_learned_once_cached_and_announced() -> None:
-    fake = FakeComet(version="24.12.2")
+async def test_learned_once_cached_and_announced(make_comet: CometFactory) -> None:
+    comet = make_comet(version="24.12.2")
     learned: list[ServerInfo] = []
-    async with fake_client(fake, learned=learned) as client:
+    async with memory_client(comet, learned=learned) as client:
         assert client.server_info is None
         first = await client.ensure_server_info()
         second = await client.ensure_server_info()
     assert first is second
     assert first.version == CometVersion(24, 12, 2)
     assert str(first.version) == "24.12.2"
-    assert fake.calls("meta/version") == 1
+    assert comet.calls("meta/version") == 1
     assert learned == [first]
     assert client.server_info is first
 
 
-async def test_concurrent_callers_share_one_meta_version() -> None:
-    fake = FakeComet()
-    async with fake_client(fake) as client:
+async def test_concurrent_callers_share_one_meta_version(comet: MemoryComet) -> None:
+    async with memory_client(comet) as client:
         infos = await asyncio.gather(*(client.ensure_server_info() for _ in range(20)))
     assert len({id(info) for info in infos}) == 1
-    assert fake.calls("meta/version") == 1
+    assert comet.calls("meta/version") == 1
 
 
 @pytest.mark.parametrize("offset_s", [0.0, 3600.0, -250.0])
-async def test_comet_clock_from_current_time(offset_s: float) -> None:
-    fake = FakeComet(clock_offset_s=offset_s)
-    async with fake_client(fake) as client:
+async def test_comet_clock_from_current_time(comet: MemoryComet, offset_s: float) -> None:
+    comet.set_behaviour(clock_offset_s=offset_s)
+    async with memory_client(comet) as client:
         info = await client.ensure_server_info()
         comet_now = client.comet_now_ms() / 1000
     host_now = time.time()
@@ -50,36 +52,38 @@ async def test_comet_clock_from_current_time(offset_s: float) -> None:
     assert abs(comet_now - (host_now + offset_s)) <= 1.0
 
 
-async def test_comet_clock_from_the_date_header_without_current_time() -> None:
-    fake = FakeComet(clock_offset_s=-7200.0, current_time=False)
-    async with fake_client(fake) as client:
+async def test_comet_clock_from_the_date_header_without_current_time(comet: MemoryComet) -> None:
+    # The simulator always tells CurrentTime; a server that does not leaves only its Date header.
+    comet_now = time.time() - 7200.0
+    comet.reply("meta/version", {"Version": "25.9.0"}, headers={"Date": formatdate(comet_now, usegmt=True)})
+    async with memory_client(comet) as client:
         info = await client.ensure_server_info()
     assert abs(info.clock_offset_s + 7200.0) <= 1.0
 
 
-async def test_comet_now_needs_the_server_learned() -> None:
-    async with fake_client(FakeComet()) as client:
+async def test_comet_now_needs_the_server_learned(comet: MemoryComet) -> None:
+    async with memory_client(comet) as client:
         with pytest.raises(RuntimeError, match="ensure_server_info"):
             client.comet_now_ms()
 
 
-async def test_meta_version_and_the_credentials_probe_also_learn() -> None:
-    fake = FakeComet(version="21.3.0")
+async def test_meta_version_and_the_credentials_probe_also_learn(make_comet: CometFactory) -> None:
+    comet = make_comet(version="21.3.0")
+    comet.state.seed_user("alice")
     learned: list[ServerInfo] = []
-    async with fake_client(fake, learned=learned, credentials_proof_s=0) as client:
+    async with memory_client(comet, learned=learned, credentials_proof_s=0) as client:
         await client.meta_version()
-        fake.reply("revoke-device", carm(403, "Zugriff verweigert"))
-        fake.reply("get-user-profile", PROFILE)
+        comet.reply("revoke-device", carm(403, "Zugriff verweigert"))
         with pytest.raises(CometApiError, match="Zugriff"):
             await client.revoke_device("alice", "dev-1")
         await client.ensure_server_info()
-    assert fake.calls("meta/version") == 2  # the call and the probe; ensure needed neither again
+    assert comet.calls("meta/version") == 2  # the call and the probe; ensure needed neither again
     assert [str(info.version) for info in learned] == ["21.3.0", "21.3.0"]
 
 
-async def test_a_version_that_is_not_a_number() -> None:
-    fake = FakeComet(version="nightly")
-    async with fake_client(fake) as client:
+async def test_a_version_that_is_not_a_number(comet: MemoryComet) -> None:
+    comet.reply("meta/version", {"Version": "nightly"}, times=None)  # no release the simulator can be
+    async with memory_client(comet) as client:
         assert (await client.meta_version()).version == "nightly"  # the connection test still passes
         with pytest.raises(CometNotCometServer, match="not a version number"):
             await client.ensure_server_info()
@@ -95,14 +99,14 @@ async def test_a_version_that_is_not_a_number() -> None:
     ids=["upgrade", "downgrade"],
 )
 async def test_a_write_reply_that_does_not_fit_the_release_makes_it_learned_again(
-    before: str, after: str, reply: dict[str, object]
+    make_comet: CometFactory, before: str, after: str, reply: dict[str, object]
 ) -> None:
-    fake = FakeComet(version=before)
+    comet = make_comet(version=before)
     learned: list[ServerInfo] = []
-    async with fake_client(fake, learned=learned) as client:
+    async with memory_client(comet, learned=learned) as client:
         await client.ensure_server_info()
-        fake.version = after
-        fake.reply("set-user-profile-hash", reply)
+        comet.state.set_version(after)
+        comet.reply("set-user-profile-hash", reply)
         await client.set_user_profile_hash("alice", PROFILE, "h1")
         assert str(client.server_info.version) == before  # type: ignore[union-attr]
         info = await client.ensure_server_info()
@@ -110,18 +114,17 @@ async def test_a_write_reply_that_does_not_fit_the_release_makes_it_learned_agai
     assert [str(i.version) for i in learned] == [before, after]
 
 
-async def test_a_write_reply_that_fits_keeps_the_release() -> None:
-    fake = FakeComet(version="25.9.0")
-    async with fake_client(fake) as client:
+async def test_a_write_reply_that_fits_keeps_the_release(comet: MemoryComet) -> None:
+    async with memory_client(comet) as client:
         await client.ensure_server_info()
-        fake.reply("set-user-profile-hash", {**carm(), "ProfileHash": "h2", "Profile": PROFILE})
-        fake.reply(
+        comet.reply("set-user-profile-hash", {**carm(), "ProfileHash": "h2", "Profile": PROFILE})
+        comet.reply(
             "request-storage-vault", {**carm(), "DestinationID": "d1", "ProfileHash": "h3", "Profile": {}}
         )
         await client.set_user_profile_hash("alice", PROFILE, "h1")
         await client.request_storage_vault("alice", "prov", profile_hash="h2")
         await client.ensure_server_info()
-    assert fake.calls("meta/version") == 1
+    assert comet.calls("meta/version") == 1
 
 
 def test_the_cache_expires_after_its_ttl() -> None:
@@ -140,11 +143,10 @@ def test_the_cache_expires_after_its_ttl() -> None:
     assert cache.fresh() is None
 
 
-async def test_a_failing_callback_does_not_break_the_client() -> None:
+async def test_a_failing_callback_does_not_break_the_client(comet: MemoryComet) -> None:
     def broken(_info: ServerInfo) -> None:
         raise RuntimeError("storage is down")
 
-    fake = FakeComet()
-    async with CometClient(make_config(), transport=fake, on_server_info=broken) as client:
+    async with CometClient(make_config(), transport=comet.transport(), on_server_info=broken) as client:
         info = await client.ensure_server_info()
     assert str(info.version) == "25.9.0"

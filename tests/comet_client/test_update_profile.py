@@ -7,10 +7,9 @@ import json
 from typing import Any
 
 import pytest
-from aioresponses import aioresponses
-from comet_provisioning.comet import CometClient, CometHashConflict, CometTimeout
+from comet_provisioning.comet import CometClient, CometHashConflict, CometTimeout, TransportTimeout
 
-from .support import sent_forms, url
+from tests.fakes.memory_comet import MemoryComet
 
 # A profile with fields this project does not model, including ones a future server might add.
 PROFILE: dict[str, Any] = {
@@ -39,10 +38,8 @@ def read_reply(profile: dict[str, Any], profile_hash: str) -> dict[str, Any]:
     return {"Status": 200, "Message": "OK", "ProfileHash": profile_hash, "Profile": profile}
 
 
-def written(mock: aioresponses) -> list[tuple[dict[str, Any], str]]:
-    return [
-        (json.loads(f["ProfileData"]), f["RequireHash"]) for f in sent_forms(mock, "set-user-profile-hash")
-    ]
+def written(comet: MemoryComet) -> list[tuple[dict[str, Any], str]]:
+    return [(json.loads(f["ProfileData"]), f["RequireHash"]) for f in comet.sent("set-user-profile-hash")]
 
 
 def suspend(profile: dict[str, Any]) -> bool:
@@ -52,13 +49,13 @@ def suspend(profile: dict[str, Any]) -> bool:
     return True
 
 
-async def test_unknown_fields_survive_the_round_trip(client: CometClient, mock: aioresponses) -> None:
-    mock.post(url("get-user-profile-and-hash"), payload=read_reply(PROFILE, "h1"))
-    mock.post(url("set-user-profile-hash"), payload=OK)
+async def test_unknown_fields_survive_the_round_trip(client: CometClient, comet: MemoryComet) -> None:
+    comet.reply("get-user-profile-and-hash", read_reply(PROFILE, "h1"))
+    comet.reply("set-user-profile-hash", OK)
 
     saved = await client.update_user_profile("alice", suspend)
 
-    [(profile, required)] = written(mock)
+    [(profile, required)] = written(comet)
     assert required == "h1"
     expected = copy.deepcopy(PROFILE)
     expected["IsSuspended"] = True
@@ -68,24 +65,24 @@ async def test_unknown_fields_survive_the_round_trip(client: CometClient, mock: 
     assert saved.profile_hash is None  # a CARM reply (before 25.6.8) carries no new hash
 
 
-async def test_no_change_means_no_write(client: CometClient, mock: aioresponses) -> None:
+async def test_no_change_means_no_write(client: CometClient, comet: MemoryComet) -> None:
     already = {**PROFILE, "IsSuspended": True}
-    mock.post(url("get-user-profile-and-hash"), payload=read_reply(already, "h1"))
+    comet.reply("get-user-profile-and-hash", read_reply(already, "h1"))
 
     saved = await client.update_user_profile("alice", suspend)
 
     assert saved.profile == already
     assert not saved.written
     assert saved.profile_hash == "h1"
-    assert written(mock) == []
+    assert written(comet) == []
 
 
-async def test_stale_hash_is_reread_and_reapplied(client: CometClient, mock: aioresponses) -> None:
+async def test_stale_hash_is_reread_and_reapplied(client: CometClient, comet: MemoryComet) -> None:
     someone_else = {**PROFILE, "MaximumDevices": 7}  # a concurrent edit we must not erase
-    mock.post(url("get-user-profile-and-hash"), payload=read_reply(PROFILE, "h1"))
-    mock.post(url("set-user-profile-hash"), payload=CONFLICT)
-    mock.post(url("get-user-profile-and-hash"), payload=read_reply(someone_else, "h2"))
-    mock.post(url("set-user-profile-hash"), payload=OK)
+    comet.reply("get-user-profile-and-hash", read_reply(PROFILE, "h1"))
+    comet.reply("set-user-profile-hash", CONFLICT)
+    comet.reply("get-user-profile-and-hash", read_reply(someone_else, "h2"))
+    comet.reply("set-user-profile-hash", OK)
     calls: list[int] = []
 
     def mutate(profile: dict[str, Any]) -> None:
@@ -94,7 +91,7 @@ async def test_stale_hash_is_reread_and_reapplied(client: CometClient, mock: aio
 
     saved = await client.update_user_profile("alice", mutate)
 
-    first, second = written(mock)
+    first, second = written(comet)
     assert first[1] == "h1"
     assert second[1] == "h2"
     assert second[0] == {**someone_else, "IsSuspended": True}
@@ -102,24 +99,24 @@ async def test_stale_hash_is_reread_and_reapplied(client: CometClient, mock: aio
     assert len(calls) == 2
 
 
-async def test_gives_up_after_max_attempts(client: CometClient, mock: aioresponses) -> None:
-    mock.post(url("get-user-profile-and-hash"), repeat=True, payload=read_reply(PROFILE, "h"))
-    mock.post(url("set-user-profile-hash"), repeat=True, payload=CONFLICT)
+async def test_gives_up_after_max_attempts(client: CometClient, comet: MemoryComet) -> None:
+    comet.reply("get-user-profile-and-hash", read_reply(PROFILE, "h"), times=None)
+    comet.reply("set-user-profile-hash", CONFLICT, times=None)
 
     with pytest.raises(CometHashConflict) as caught:
         await client.update_user_profile("alice", suspend, max_attempts=3)
 
-    assert len(written(mock)) == 3
-    assert len(sent_forms(mock, "get-user-profile-and-hash")) == 3
+    assert len(written(comet)) == 3
+    assert len(comet.sent("get-user-profile-and-hash")) == 3
     assert caught.value.api_status == 409
 
 
-async def test_a_write_that_may_have_landed_is_not_resent(client: CometClient, mock: aioresponses) -> None:
-    mock.post(url("get-user-profile-and-hash"), repeat=True, payload=read_reply(PROFILE, "h"))
-    mock.post(url("set-user-profile-hash"), exception=TimeoutError())
-    mock.post(url("set-user-profile-hash"), payload=OK)
+async def test_a_write_that_may_have_landed_is_not_resent(client: CometClient, comet: MemoryComet) -> None:
+    comet.reply("get-user-profile-and-hash", read_reply(PROFILE, "h"), times=None)
+    comet.fail("set-user-profile-hash", TransportTimeout("no reply in time", request_sent=True))
+    comet.reply("set-user-profile-hash", OK)
 
     with pytest.raises(CometTimeout):
         await client.update_user_profile("alice", suspend)
 
-    assert len(written(mock)) == 1
+    assert len(written(comet)) == 1

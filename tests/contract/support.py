@@ -7,6 +7,7 @@ from typing import Any
 from comet_provisioning.comet import CallRecord, CometClient, CometServerConfig, ErrorHints
 from comet_provisioning.sim import CometSimulator
 
+from tests.fakes.memory_comet import MemoryComet
 from tests.fixtures.sim import SIM_ADMIN, SIM_PASSWORD
 
 USER_PASSWORD = "user-pass-1234"
@@ -58,7 +59,7 @@ class RecordingObserver:
 
 def sim_config(sim: CometSimulator, **overrides: Any) -> CometServerConfig:
     """Settings for a client of ``sim``: fast retries so fault tests stay quick."""
-    assert sim.base_url is not None
+    assert sim.base_url is not None, "start the simulator first"
     values: dict[str, Any] = {
         "server_id": "sim",
         "base_url": sim.base_url,
@@ -80,7 +81,9 @@ def sim_client(
     hints: ErrorHints | None = None,
     **overrides: Any,
 ) -> CometClient:
-    return CometClient(sim_config(sim, **overrides), observer=observer, hints=hints)
+    """A client of ``sim``: through the transport seam when it is served in memory, else over HTTP."""
+    transport = sim.transport() if isinstance(sim, MemoryComet) else None
+    return CometClient(sim_config(sim, **overrides), transport=transport, observer=observer, hints=hints)
 
 
 def search_clause(field: str, operator: str, value: str) -> dict[str, Any]:

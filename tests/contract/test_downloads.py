@@ -1,10 +1,12 @@
-"""Client installers streamed from the simulator: size, chunks, content, and failure handling."""
+"""Client installers streamed from the simulator over loopback: size, chunks, content, memory, and
+what leaving or cancelling a download does to the connection; a refused platform in memory."""
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
 import tracemalloc
+from collections.abc import AsyncIterator
 
 import pytest
 from comet_provisioning.comet import CometApiError, CometClient
@@ -17,6 +19,12 @@ pytestmark = pytest.mark.timeout(30)
 SIZE = 1_000_003  # not a multiple of the chunk size
 
 
+@pytest.fixture
+async def wire_client(comet_sim: CometSimulator, observer: RecordingObserver) -> AsyncIterator[CometClient]:
+    async with sim_client(comet_sim, observer) as c:
+        yield c
+
+
 def expected_digest(sim: CometSimulator, platform: str, size: int = SIZE) -> str:
     return installer_digest(
         platform, size, seed=sim.settings.installer_seed, chunk_size=sim.settings.installer_chunk_size
@@ -25,12 +33,12 @@ def expected_digest(sim: CometSimulator, platform: str, size: int = SIZE) -> str
 
 @pytest.mark.parametrize("platform", ["linuxgeneric", "windows-x86_64-zip", "macos-arm64"])
 async def test_download_size_chunks_and_digest(
-    client: CometClient, comet_sim: CometSimulator, platform: str
+    wire_client: CometClient, comet_sim: CometSimulator, observer: RecordingObserver, platform: str
 ) -> None:
     comet_sim.settings.installer_size = SIZE
     digest = hashlib.sha256()
     sizes: list[int] = []
-    async with client.download_client(platform, "https://comet.example") as download:
+    async with wire_client.download_client(platform, "https://comet.example") as download:
         assert download.size == SIZE
         assert download.filename == PLATFORMS[platform].filename
         assert download.content_type.startswith(PLATFORMS[platform].content_type)
@@ -46,27 +54,30 @@ async def test_download_size_chunks_and_digest(
     assert digest.hexdigest() == expected_digest(comet_sim, platform)
     assert comet_sim.counters.bytes_streamed == SIZE
     assert comet_sim.counters.committed[f"branding/generate-client/{platform}"] == 1
+    assert observer.outcomes() == ["ok"]
 
 
-async def test_download_memory_stays_flat(client: CometClient, comet_sim: CometSimulator) -> None:
+async def test_download_memory_stays_flat(wire_client: CometClient, comet_sim: CometSimulator) -> None:
     size = 16 * 1024 * 1024
     comet_sim.settings.installer_size = size
-    received = 0
+    received = biggest = 0
     tracemalloc.start()
     try:
-        async with client.download_client("windows-anycpu-zip") as download:
+        async with wire_client.download_client("windows-anycpu-zip") as download:
             async for chunk in download.iter_chunks():
                 received += len(chunk)
+                biggest = max(biggest, len(chunk))
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
     assert received == size
+    assert biggest <= 64 * 1024  # the default chunk
     # The simulator runs in this process too, so its chunks count; still far below the whole file.
     assert peak < size // 4
 
 
 async def test_unknown_platform_is_an_api_error_and_bad_tokens_never_leave(
-    client: CometClient, comet_sim: CometSimulator
+    client: CometClient, sim: CometSimulator
 ) -> None:
     with pytest.raises(CometApiError) as caught:
         async with client.download_client("amiga-68k"):
@@ -75,7 +86,7 @@ async def test_unknown_platform_is_an_api_error_and_bad_tokens_never_leave(
     with pytest.raises(ValueError, match="platform"):
         async with client.download_client("../meta/version"):
             pass
-    assert sum(comet_sim.counters.calls.values()) == 1
+    assert sum(sim.counters.calls.values()) == 1
 
 
 async def test_leaving_a_download_early_frees_the_connection(comet_sim: CometSimulator) -> None:
@@ -102,7 +113,8 @@ async def test_cancelling_a_download_closes_the_upstream_response(comet_sim: Com
                 started.set()
                 await asyncio.sleep(0.001)
 
-    async with sim_client(comet_sim, max_connections=1) as client:
+    observer = RecordingObserver()
+    async with sim_client(comet_sim, observer, max_connections=1) as client:
         task = asyncio.create_task(consume(client))
         await started.wait()
         task.cancel()
@@ -110,3 +122,4 @@ async def test_cancelling_a_download_closes_the_upstream_response(comet_sim: Com
             await task
         assert (await client.list_users(timeout_s=5)) == []
     assert comet_sim.counters.bytes_streamed < 32 * 1024 * 1024
+    assert observer.outcomes("branding/generate-client/linuxgeneric") == ["cancelled"]

@@ -2,6 +2,8 @@
 
 Server-side counters are the judge: a non-idempotent call must reach Comet exactly once whatever
 goes wrong, a read-only one is retried, and once a fault is cleared the same client works again.
+Faults in a reply (a proxy's page, an error status) are served in memory; a reset connection, a
+server that never answers, a cut stream and a server going away run over loopback HTTP.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from comet_provisioning.comet import (
 )
 from comet_provisioning.sim import DEFAULT_PROVIDER_ID, CometSimulator
 
+from .conftest import MemoryFactory, SimFactory
 from .support import USER_PASSWORD, RecordingObserver, sim_client
 
 pytestmark = pytest.mark.timeout(30)
@@ -46,6 +49,11 @@ class Fault:
     http_status: int | None
     api_status: int | None
     retryable: bool
+
+    @property
+    def on_the_wire(self) -> bool:
+        """Whether only a socket shows it (no reply at all), so it is tested over loopback."""
+        return self.kind in ("reset", "hang")
 
 
 FAULTS = [
@@ -106,9 +114,33 @@ def client_for(sim: CometSimulator, observer: RecordingObserver | None = None) -
     return sim_client(sim, observer, max_retries=RETRIES, request_timeout_s=HANG_TIMEOUT_S)
 
 
-@pytest.fixture(autouse=True)
-def seeded(comet_sim: CometSimulator) -> None:
-    comet_sim.state.seed_user(USER, "original-pass-1")
+Peer = Callable[[Fault], Awaitable[CometSimulator]]
+
+
+@pytest.fixture
+async def peer_for(make_sim: MemoryFactory, make_loopback_sim: SimFactory) -> Peer:
+    """The simulator to inject ``fault`` into: in memory, or on loopback for a fault on the wire."""
+
+    async def pick(fault: Fault) -> CometSimulator:
+        sim = await (make_loopback_sim() if fault.on_the_wire else make_sim())
+        sim.state.seed_user(USER, "original-pass-1")
+        return sim
+
+    return pick
+
+
+@pytest.fixture
+async def wire_sim(make_loopback_sim: SimFactory) -> CometSimulator:
+    sim = await make_loopback_sim()
+    sim.state.seed_user(USER, "original-pass-1")
+    return sim
+
+
+@pytest.fixture
+async def sim(make_sim: MemoryFactory) -> CometSimulator:
+    sim = await make_sim()
+    sim.state.seed_user(USER, "original-pass-1")
+    return sim
 
 
 def check(error: CometError, fault: Fault) -> None:
@@ -121,20 +153,21 @@ def check(error: CometError, fault: Fault) -> None:
 
 
 @pytest.mark.parametrize("fault", FAULTS, ids=FAULT_IDS)
-async def test_fault_maps_to_its_category(comet_sim: CometSimulator, fault: Fault) -> None:
+async def test_fault_maps_to_its_category(peer_for: Peer, fault: Fault) -> None:
+    sim = await peer_for(fault)
     observer = RecordingObserver()
-    add_fault(comet_sim, "list-users", fault)
-    async with client_for(comet_sim, observer) as client:
+    add_fault(sim, "list-users", fault)
+    async with client_for(sim, observer) as client:
         with pytest.raises(CometError) as caught:
             await client.list_users()
         check(caught.value, fault)
         attempts = 1 + RETRIES if fault.retryable else 1
-        assert comet_sim.counters.calls["list-users"] == attempts
+        assert sim.counters.calls["list-users"] == attempts
         assert observer.outcomes("list-users") == [fault.error.kind] * attempts
         if fault.kind == "http502":
             assert "text/html" in caught.value.message
 
-        comet_sim.faults.clear()
+        sim.faults.clear()
         assert await client.list_users() == [USER]  # recovered, same client, nothing to reset
     assert observer.outcomes("list-users")[-1] == "ok"
 
@@ -142,13 +175,14 @@ async def test_fault_maps_to_its_category(comet_sim: CometSimulator, fault: Faul
 @pytest.mark.parametrize("fault", [f for f in FAULTS if f.retryable], ids=lambda f: f.kind)
 @pytest.mark.parametrize(("endpoint", "call"), READ_ONLY, ids=[e for e, _ in READ_ONLY])
 async def test_read_only_calls_retry_through_a_passing_fault(
-    comet_sim: CometSimulator, endpoint: str, call: Call, fault: Fault
+    peer_for: Peer, endpoint: str, call: Call, fault: Fault
 ) -> None:
-    add_fault(comet_sim, endpoint, fault, count=RETRIES)
-    async with client_for(comet_sim) as client:
+    sim = await peer_for(fault)
+    add_fault(sim, endpoint, fault, count=RETRIES)
+    async with client_for(sim) as client:
         await call(client)
-    assert comet_sim.counters.calls[endpoint] == RETRIES + 1
-    assert comet_sim.counters.committed[endpoint] == 1
+    assert sim.counters.calls[endpoint] == RETRIES + 1
+    assert sim.counters.committed[endpoint] == 1
 
 
 @pytest.mark.parametrize("fault", FAULTS, ids=FAULT_IDS)
@@ -156,62 +190,66 @@ async def test_read_only_calls_retry_through_a_passing_fault(
     ("endpoint", "call", "happened"), NON_IDEMPOTENT, ids=[e for e, _, _ in NON_IDEMPOTENT]
 )
 async def test_non_idempotent_calls_are_sent_exactly_once(
-    comet_sim: CometSimulator,
+    peer_for: Peer,
     endpoint: str,
     call: Call,
     happened: Callable[[CometSimulator], bool],
     fault: Fault,
 ) -> None:
-    add_fault(comet_sim, endpoint, fault)
-    async with client_for(comet_sim) as client:
+    sim = await peer_for(fault)
+    add_fault(sim, endpoint, fault)
+    async with client_for(sim) as client:
         with pytest.raises(CometError) as caught:
             await call(client)
         check(caught.value, fault)
-        assert comet_sim.counters.calls_for(endpoint, target_of(endpoint)) == 1
-        assert comet_sim.counters.commits_for(endpoint, target_of(endpoint)) == 0
-        assert not happened(comet_sim)
+        assert sim.counters.calls_for(endpoint, target_of(endpoint)) == 1
+        assert sim.counters.commits_for(endpoint, target_of(endpoint)) == 0
+        assert not happened(sim)
 
-        comet_sim.faults.clear()
+        sim.faults.clear()
         await call(client)  # the caller (the provisioning core) decides to try again: it works
-    assert comet_sim.counters.calls_for(endpoint, target_of(endpoint)) == 2
-    assert happened(comet_sim)
+    assert sim.counters.calls_for(endpoint, target_of(endpoint)) == 2
+    assert happened(sim)
 
 
-@pytest.mark.parametrize("kind", ["http502", "reset", "hang"])
-async def test_add_user_committed_but_reply_lost(comet_sim: CometSimulator, kind: str) -> None:
+@pytest.mark.parametrize(
+    "fault", [f for f in FAULTS if f.kind in ("http502", "reset", "hang")], ids=lambda f: f.kind
+)
+async def test_add_user_committed_but_reply_lost(peer_for: Peer, fault: Fault) -> None:
     """The account exists although the client saw a failure: it must not re-send add-user."""
-    comet_sim.faults.add("add-user", kind, count=1, after_commit=True, hang_s=2.0)
+    sim, kind = await peer_for(fault), fault.kind
+    sim.faults.add("add-user", kind, count=1, after_commit=True, hang_s=2.0)
     expected = {"http502": CometNotCometServer, "reset": CometConnectionLost, "hang": CometTimeout}[kind]
-    async with client_for(comet_sim) as client:
+    async with client_for(sim) as client:
         with pytest.raises(expected) as caught:
             await client.add_user("lostreply", USER_PASSWORD)
         assert caught.value.reached_server
-        assert comet_sim.counters.calls_for("add-user", "lostreply") == 1
-        assert comet_sim.counters.commits_for("add-user", "lostreply") == 1
-        assert "lostreply" in comet_sim.state.users
+        assert sim.counters.calls_for("add-user", "lostreply") == 1
+        assert sim.counters.commits_for("add-user", "lostreply") == 1
+        assert "lostreply" in sim.state.users
 
         # Reconciling: a read shows the account is there; a blind re-send is refused as a duplicate.
         assert (await client.get_user_profile("lostreply"))["Username"] == "lostreply"
         with pytest.raises(CometUserExists):
             await client.add_user("lostreply", USER_PASSWORD)
-    assert comet_sim.counters.commits_for("add-user", "lostreply") == 1
+    assert sim.counters.commits_for("add-user", "lostreply") == 1
 
 
-async def test_fail_after_commit_helper_on_add_user(comet_sim: CometSimulator) -> None:
-    comet_sim.faults.fail_after_commit("add-user", "reset", target_user="victim01")
-    async with client_for(comet_sim) as client:
+async def test_fail_after_commit_helper_on_add_user(wire_sim: CometSimulator) -> None:
+    wire_sim.faults.fail_after_commit("add-user", "reset", target_user="victim01")
+    async with client_for(wire_sim) as client:
         await client.add_user("bystander", USER_PASSWORD)  # another user is unaffected
         with pytest.raises(CometConnectionLost):
             await client.add_user("victim01", USER_PASSWORD)
-    assert comet_sim.counters.calls_for("add-user", "victim01") == 1
-    assert comet_sim.counters.commits_for("add-user", "victim01") == 1
-    assert comet_sim.counters.faults["reset_after_commit"] == 1
+    assert wire_sim.counters.calls_for("add-user", "victim01") == 1
+    assert wire_sim.counters.commits_for("add-user", "victim01") == 1
+    assert wire_sim.counters.faults["reset_after_commit"] == 1
 
 
-async def test_hang_is_cut_by_the_client_timeout(comet_sim: CometSimulator) -> None:
-    comet_sim.faults.add("meta/version", "hang", hang_s=5.0)
+async def test_hang_is_cut_by_the_client_timeout(wire_sim: CometSimulator) -> None:
+    wire_sim.faults.add("meta/version", "hang", hang_s=5.0)
     loop = asyncio.get_running_loop()
-    async with sim_client(comet_sim, max_retries=0, request_timeout_s=0.2) as client:
+    async with sim_client(wire_sim, max_retries=0, request_timeout_s=0.2) as client:
         started = loop.time()
         with pytest.raises(CometTimeout) as caught:
             await client.meta_version()
@@ -224,71 +262,71 @@ async def test_hang_is_cut_by_the_client_timeout(comet_sim: CometSimulator) -> N
         assert loop.time() - started < 0.5
 
 
-async def test_login_lockout_after_failures_and_recovery(comet_sim: CometSimulator) -> None:
-    comet_sim.faults.set_lockout(3, cooldown_s=0.4)
-    async with sim_client(comet_sim, password="wrong-password-1") as bad:
+async def test_login_lockout_after_failures_and_recovery(sim: CometSimulator) -> None:
+    sim.faults.set_lockout(3, cooldown_s=0.4)
+    async with sim_client(sim, password="wrong-password-1") as bad:
         for _ in range(3):
             with pytest.raises(CometAuthFailed) as failed:
                 await bad.meta_version()
             assert not failed.value.retryable
-    assert comet_sim.counters.auth_failures == 3  # auth failures are never retried
+    assert sim.counters.auth_failures == 3  # auth failures are never retried
 
-    async with sim_client(comet_sim) as good:
+    async with sim_client(sim) as good:
         with pytest.raises(CometLockedOut) as caught:
             await good.get_user_profile(USER)  # even the right password, from this source
         err = caught.value
         assert (err.http_status, err.api_status) == (429, 429)
         assert not err.retryable
         assert err.reached_server
-        assert comet_sim.counters.lockouts == 1  # not retried: hammering extends nothing useful
+        assert sim.counters.lockouts == 1  # not retried: hammering extends nothing useful
 
         await asyncio.sleep(0.45)  # the cooldown passes
         assert (await good.get_user_profile(USER))["Username"] == USER
 
 
-async def test_lockout_cleared_by_the_operator(comet_sim: CometSimulator) -> None:
-    comet_sim.faults.set_lockout(1, cooldown_s=60)
-    async with sim_client(comet_sim, password="wrong-password-1") as bad:
+async def test_lockout_cleared_by_the_operator(sim: CometSimulator) -> None:
+    sim.faults.set_lockout(1, cooldown_s=60)
+    async with sim_client(sim, password="wrong-password-1") as bad:
         with pytest.raises(CometAuthFailed):
             await bad.list_users()
-    async with sim_client(comet_sim) as good:
+    async with sim_client(sim) as good:
         with pytest.raises(CometLockedOut):
             await good.list_users()
-        comet_sim.faults.clear()
+        sim.faults.clear()
         assert await good.list_users() == [USER]
 
 
-async def test_forced_hash_conflict(comet_sim: CometSimulator) -> None:
-    comet_sim.faults.force_hash_conflicts(1)
-    async with client_for(comet_sim) as client:
+async def test_forced_hash_conflict(sim: CometSimulator) -> None:
+    sim.faults.force_hash_conflicts(1)
+    async with client_for(sim) as client:
         read = await client.get_user_profile_and_hash(USER)
         with pytest.raises(CometHashConflict) as caught:
             await client.set_user_profile_hash(USER, dict(read.profile, IsSuspended=True), read.hash)
         assert (caught.value.http_status, caught.value.api_status) == (200, 409)
         assert not caught.value.retryable
         assert caught.value.reached_server
-        assert comet_sim.counters.calls_for("set-user-profile-hash", USER) == 1  # never blindly re-sent
-        assert comet_sim.state.users[USER].profile["IsSuspended"] is False
+        assert sim.counters.calls_for("set-user-profile-hash", USER) == 1  # never blindly re-sent
+        assert sim.state.users[USER].profile["IsSuspended"] is False
 
         # The protocol recovers: re-read, re-apply, write with the fresh hash.
-        comet_sim.faults.force_hash_conflicts(1)
+        sim.faults.force_hash_conflicts(1)
         await client.update_user_profile(USER, lambda p: p.update(IsSuspended=True))
-    assert comet_sim.state.users[USER].profile["IsSuspended"] is True
-    assert comet_sim.counters.faults["hash_conflict"] == 2
+    assert sim.state.users[USER].profile["IsSuspended"] is True
+    assert sim.counters.faults["hash_conflict"] == 2
 
 
-async def test_random_failures_are_absorbed_by_read_retries(comet_sim: CometSimulator) -> None:
+async def test_random_failures_are_absorbed_by_read_retries(wire_sim: CometSimulator) -> None:
     # About one attempt in four fails; nine attempts make a call that never succeeds vanishingly rare.
-    comet_sim.faults.add("get-user-profile", "http502", rate=0.2)
-    comet_sim.faults.add("get-user-profile", "reset", rate=0.05)
+    wire_sim.faults.add("get-user-profile", "http502", rate=0.2)
+    wire_sim.faults.add("get-user-profile", "reset", rate=0.05)
     observer = RecordingObserver()
-    async with sim_client(comet_sim, observer, max_retries=8) as client:
+    async with sim_client(wire_sim, observer, max_retries=8) as client:
         profiles = await asyncio.gather(*(client.get_user_profile(USER) for _ in range(60)))
     assert all(p["Username"] == USER for p in profiles)
     failures = [o for o in observer.outcomes() if o != "ok"]
     assert failures  # faults did fire, and were absorbed
     assert set(failures) <= {"not_comet_server", "connection_lost"}
-    assert comet_sim.counters.calls["get-user-profile"] == 60 + len(failures)
+    assert wire_sim.counters.calls["get-user-profile"] == 60 + len(failures)
 
 
 async def drain(client: CometClient, seen: list[ClientDownload]) -> None:
@@ -298,39 +336,39 @@ async def drain(client: CometClient, seen: list[ClientDownload]) -> None:
             pass
 
 
-async def test_download_faults(comet_sim: CometSimulator) -> None:
-    comet_sim.settings.installer_size = 512 * 1024
+async def test_download_faults(wire_sim: CometSimulator) -> None:
+    wire_sim.settings.installer_size = 512 * 1024
     endpoint = "branding/generate-client/linuxgeneric"
-    comet_sim.faults.add("branding/*", "http502", count=1)
-    async with client_for(comet_sim) as client:
+    wire_sim.faults.add("branding/*", "http502", count=1)
+    async with client_for(wire_sim) as client:
         # Before the first byte a download is a read: retried.
         async with client.download_client("linuxgeneric") as download:
             received = sum([len(chunk) async for chunk in download.iter_chunks()])
         assert received == 512 * 1024
-        assert comet_sim.counters.calls[endpoint] == 2
+        assert wire_sim.counters.calls[endpoint] == 2
 
         # Cut half-way: surfaced as a lost connection while streaming, and not retried.
-        comet_sim.faults.fail_after_commit("branding/*", "reset")
+        wire_sim.faults.fail_after_commit("branding/*", "reset")
         seen: list[ClientDownload] = []
         with pytest.raises(CometConnectionLost) as caught:
             await drain(client, seen)
         assert caught.value.reached_server
         assert not seen[0].complete
         assert seen[0].bytes_read < 512 * 1024
-        assert comet_sim.counters.calls[endpoint] == 3
-        assert comet_sim.counters.faults["reset_mid_stream"] == 1
+        assert wire_sim.counters.calls[endpoint] == 3
+        assert wire_sim.counters.faults["reset_mid_stream"] == 1
 
         async with client.download_client("linuxgeneric") as download:
             received = sum([len(chunk) async for chunk in download.iter_chunks()])
         assert received == 512 * 1024
 
 
-async def test_server_down_then_back(comet_sim: CometSimulator) -> None:
-    assert comet_sim.base_url is not None
-    port = int(comet_sim.base_url.rsplit(":", 1)[1])
-    async with client_for(comet_sim) as client:
+async def test_server_down_then_back(wire_sim: CometSimulator) -> None:
+    assert wire_sim.base_url is not None
+    port = int(wire_sim.base_url.rsplit(":", 1)[1])
+    async with client_for(wire_sim) as client:
         assert await client.list_users() == [USER]
-        await comet_sim.stop()
+        await wire_sim.stop()
         with pytest.raises((CometUnreachable, CometConnectionLost)) as caught:
             await client.list_users()
         assert caught.value.retryable
@@ -338,7 +376,7 @@ async def test_server_down_then_back(comet_sim: CometSimulator) -> None:
             await client.add_user("whiledown", USER_PASSWORD)
         assert not refused.value.reached_server  # provably never sent: safe to retry even add-user
 
-        await comet_sim.start(host="127.0.0.1", port=port)
+        await wire_sim.start(host="127.0.0.1", port=port)
         assert await client.list_users() == [USER]
         await client.add_user("afterback", USER_PASSWORD)
-    assert comet_sim.counters.calls_for("add-user", "afterback") == 1
+    assert wire_sim.counters.calls_for("add-user", "afterback") == 1

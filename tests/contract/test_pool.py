@@ -54,8 +54,8 @@ async def test_the_limit_holds_for_mutating_read_modify_write_too(comet_sim: Com
     assert all(comet_sim.state.users[n].profile["MaximumDevices"] == 7 for n in names)
 
 
-async def test_each_server_has_its_own_pool(make_sim: SimFactory) -> None:
-    first, second = await make_sim(latency_ms=3), await make_sim(latency_ms=3)
+async def test_each_server_has_its_own_pool(make_loopback_sim: SimFactory) -> None:
+    first, second = await make_loopback_sim(latency_ms=3), await make_loopback_sim(latency_ms=3)
     registry = CometClientRegistry()
     try:
         one = await registry.get(sim_config(first, server_id="one", max_connections=3))

@@ -27,21 +27,19 @@ def canonical(value: Any) -> str:
     return json.dumps(value, sort_keys=True, ensure_ascii=False)
 
 
-async def test_unknown_fields_survive_update_user_profile(
-    client: CometClient, comet_sim: CometSimulator
-) -> None:
-    comet_sim.state.seed_user("keeper01", profile=copy.deepcopy(FOREIGN_FIELDS))
-    comet_sim.state.seed_vault("keeper01", size=123, CometFutureVaultField={"k": [1, 2]})
-    comet_sim.state.seed_device("keeper01", FutureDeviceField="kept")
-    before = copy.deepcopy(comet_sim.state.users["keeper01"].profile)
+async def test_unknown_fields_survive_update_user_profile(client: CometClient, sim: CometSimulator) -> None:
+    sim.state.seed_user("keeper01", profile=copy.deepcopy(FOREIGN_FIELDS))
+    sim.state.seed_vault("keeper01", size=123, CometFutureVaultField={"k": [1, 2]})
+    sim.state.seed_device("keeper01", FutureDeviceField="kept")
+    before = copy.deepcopy(sim.state.users["keeper01"].profile)
 
     saved = await client.update_user_profile("keeper01", lambda p: p.update(IsSuspended=True))
 
-    after = comet_sim.state.users["keeper01"].profile
+    after = sim.state.users["keeper01"].profile
     assert after["IsSuspended"] is True
     assert saved.written
     assert saved.profile["IsSuspended"] is True
-    assert saved.profile_hash == comet_sim.state.users["keeper01"].profile_hash
+    assert saved.profile_hash == sim.state.users["keeper01"].profile_hash
     changed = {k for k in set(before) | set(after) if canonical(before.get(k)) != canonical(after.get(k))}
     # Only the key we own changed (and LastSuspended, stamped by the server on 22.12.8+).
     assert changed == {"IsSuspended", "LastSuspended"}
@@ -52,21 +50,21 @@ async def test_unknown_fields_survive_update_user_profile(
     assert "Policy" not in after  # the read-only effective copy is not stored back
 
 
-async def test_a_no_op_mutation_writes_nothing(client: CometClient, comet_sim: CometSimulator) -> None:
-    comet_sim.state.seed_user("noop0001")
-    old_hash = comet_sim.state.users["noop0001"].profile_hash
+async def test_a_no_op_mutation_writes_nothing(client: CometClient, sim: CometSimulator) -> None:
+    sim.state.seed_user("noop0001")
+    old_hash = sim.state.users["noop0001"].profile_hash
     outcome = await client.update_user_profile("noop0001", lambda p: False)
     assert not outcome.written
     assert outcome.profile_hash == old_hash
-    assert comet_sim.counters.calls["set-user-profile-hash"] == 0
-    assert comet_sim.state.users["noop0001"].profile_hash == old_hash
+    assert sim.counters.calls["set-user-profile-hash"] == 0
+    assert sim.state.users["noop0001"].profile_hash == old_hash
 
 
 async def test_forced_hash_conflicts_are_resolved_by_rereading(
-    client: CometClient, comet_sim: CometSimulator
+    client: CometClient, sim: CometSimulator
 ) -> None:
-    comet_sim.state.seed_user("conflict")
-    comet_sim.faults.force_hash_conflicts(2)
+    sim.state.seed_user("conflict")
+    sim.faults.force_hash_conflicts(2)
     applied: list[int] = []
 
     def mutate(profile: dict[str, Any]) -> None:
@@ -75,35 +73,35 @@ async def test_forced_hash_conflicts_are_resolved_by_rereading(
 
     await client.update_user_profile("conflict", mutate)
 
-    counters = comet_sim.counters
+    counters = sim.counters
     assert len(applied) == 3  # re-applied on every fresh read
     assert counters.calls_for("get-user-profile-and-hash", "conflict") == 3
     assert counters.calls_for("set-user-profile-hash", "conflict") == 3
     assert counters.commits_for("set-user-profile-hash", "conflict") == 1
     assert counters.faults["hash_conflict"] == 2
-    assert comet_sim.state.users["conflict"].profile["MaximumDevices"] == 5
+    assert sim.state.users["conflict"].profile["MaximumDevices"] == 5
 
 
 async def test_persistent_conflicts_give_up_after_max_attempts(
-    client: CometClient, comet_sim: CometSimulator
+    client: CometClient, sim: CometSimulator
 ) -> None:
-    comet_sim.state.seed_user("conflict")
-    comet_sim.faults.force_hash_conflicts(10)
+    sim.state.seed_user("conflict")
+    sim.faults.force_hash_conflicts(10)
     with pytest.raises(CometHashConflict) as caught:
         await client.update_user_profile("conflict", lambda p: p.update(MaximumDevices=5), max_attempts=3)
     assert caught.value.api_status == 409
     assert not caught.value.retryable
-    assert comet_sim.counters.calls_for("set-user-profile-hash", "conflict") == 3
-    assert comet_sim.counters.commits_for("set-user-profile-hash", "conflict") == 0
-    assert comet_sim.state.users["conflict"].profile["MaximumDevices"] == 0
+    assert sim.counters.calls_for("set-user-profile-hash", "conflict") == 3
+    assert sim.counters.commits_for("set-user-profile-hash", "conflict") == 0
+    assert sim.state.users["conflict"].profile["MaximumDevices"] == 0
 
 
 async def test_concurrent_updates_of_one_profile_lose_nothing(
-    client: CometClient, comet_sim: CometSimulator
+    client: CometClient, sim: CometSimulator
 ) -> None:
     """Twenty writers each set their own key on the same profile: every key must end up saved."""
-    comet_sim.state.seed_user("shared01")
-    comet_sim.faults.latency_ms = 1
+    sim.state.seed_user("shared01")
+    sim.faults.latency_ms = 1
 
     def setter(i: int) -> Any:
         return lambda p: p.setdefault("ZZWriters", {}).update({str(i): i})
@@ -112,6 +110,6 @@ async def test_concurrent_updates_of_one_profile_lose_nothing(
         *(client.update_user_profile("shared01", setter(i), max_attempts=50) for i in range(20))
     )
 
-    writers = comet_sim.state.users["shared01"].profile["ZZWriters"]
+    writers = sim.state.users["shared01"].profile["ZZWriters"]
     assert writers == {str(i): i for i in range(20)}
-    assert comet_sim.counters.commits_for("set-user-profile-hash", "shared01") == 20
+    assert sim.counters.commits_for("set-user-profile-hash", "shared01") == 20

@@ -7,20 +7,22 @@ import time
 
 import pytest
 from comet_provisioning.comet import CometClient, ProfileAndHash, ServerInfo
-from comet_provisioning.sim import DEFAULT_VERSION, OLD_VERSION, CometSimulator
+from comet_provisioning.sim import DEFAULT_VERSION, OLD_VERSION
 
-from .conftest import SimFactory
+from tests.fakes.memory_comet import MemoryComet
+
+from .conftest import MemoryFactory
 from .support import USER_PASSWORD, sim_config
 
 pytestmark = pytest.mark.timeout(30)
 
 
-def client_with_callback(sim: CometSimulator, learned: list[ServerInfo]) -> CometClient:
-    return CometClient(sim_config(sim), on_server_info=learned.append)
+def client_with_callback(sim: MemoryComet, learned: list[ServerInfo]) -> CometClient:
+    return CometClient(sim_config(sim), transport=sim.transport(), on_server_info=learned.append)
 
 
 @pytest.mark.parametrize("version", [OLD_VERSION, DEFAULT_VERSION])
-async def test_the_release_is_learned_and_announced(make_sim: SimFactory, version: str) -> None:
+async def test_the_release_is_learned_and_announced(make_sim: MemoryFactory, version: str) -> None:
     sim = await make_sim(version=version)
     learned: list[ServerInfo] = []
     async with client_with_callback(sim, learned) as client:
@@ -31,7 +33,7 @@ async def test_the_release_is_learned_and_announced(make_sim: SimFactory, versio
     assert sim.counters.calls["meta/version"] == 1
 
 
-async def test_creation_times_read_on_comets_clock(make_sim: SimFactory) -> None:
+async def test_creation_times_read_on_comets_clock(make_sim: MemoryFactory) -> None:
     sim = await make_sim()
     sim.state.clock = lambda: time.time() + 3600  # Comet's clock runs an hour ahead of ours
     learned: list[ServerInfo] = []
@@ -47,7 +49,7 @@ async def test_creation_times_read_on_comets_clock(make_sim: SimFactory) -> None
     assert abs(created - time.time()) > 3000  # and not within the host's
 
 
-async def test_an_upgrade_is_noticed_from_a_write_reply(make_sim: SimFactory) -> None:
+async def test_an_upgrade_is_noticed_from_a_write_reply(make_sim: MemoryFactory) -> None:
     sim = await make_sim(version=OLD_VERSION)
     sim.state.seed_user("upgrade1")
     learned: list[ServerInfo] = []
@@ -63,7 +65,7 @@ async def test_an_upgrade_is_noticed_from_a_write_reply(make_sim: SimFactory) ->
 
 @pytest.mark.parametrize(("version", "reads"), [(DEFAULT_VERSION, 1), (OLD_VERSION, 3)])
 async def test_chained_updates_read_once_on_a_current_server(
-    make_sim: SimFactory, version: str, reads: int
+    make_sim: MemoryFactory, version: str, reads: int
 ) -> None:
     sim = await make_sim(version=version)
     sim.state.seed_user("chain001")

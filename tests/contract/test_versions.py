@@ -13,7 +13,7 @@ from comet_provisioning.comet import (
 )
 from comet_provisioning.sim import DEFAULT_VERSION, OLD_VERSION
 
-from .conftest import SimFactory
+from .conftest import MemoryFactory
 from .support import USER_PASSWORD, RecordingObserver, sim_client
 
 pytestmark = pytest.mark.timeout(30)
@@ -31,7 +31,7 @@ def test_the_versions_under_test() -> None:
 
 
 @pytest.mark.parametrize(("version", "status"), [(OLD_VERSION, 403), (DEFAULT_VERSION, 400)])
-async def test_unknown_user_on_each_version(make_sim: SimFactory, version: str, status: int) -> None:
+async def test_unknown_user_on_each_version(make_sim: MemoryFactory, version: str, status: int) -> None:
     sim = await make_sim(version=version)
     async with sim_client(sim) as client:
         assert (await client.meta_version()).version == version
@@ -56,7 +56,7 @@ async def test_unknown_user_on_each_version(make_sim: SimFactory, version: str, 
 
 @pytest.mark.parametrize("version", [OLD_VERSION, DEFAULT_VERSION])
 async def test_unknown_user_without_message_hints_is_settled_by_probes(
-    make_sim: SimFactory, version: str
+    make_sim: MemoryFactory, version: str
 ) -> None:
     sim = await make_sim(version=version)
     async with sim_client(sim, hints=NO_HINTS) as client:
@@ -71,7 +71,7 @@ async def test_unknown_user_without_message_hints_is_settled_by_probes(
 
 @pytest.mark.parametrize("version", [OLD_VERSION, DEFAULT_VERSION])
 async def test_duplicate_user_is_a_refusal_and_the_code_only_a_hint(
-    make_sim: SimFactory, version: str
+    make_sim: MemoryFactory, version: str
 ) -> None:
     sim = await make_sim(version=version)
     sim.state.seed_user("taken01")
@@ -90,7 +90,7 @@ async def test_duplicate_user_is_a_refusal_and_the_code_only_a_hint(
 
 
 @pytest.mark.parametrize("version", [OLD_VERSION, DEFAULT_VERSION])
-async def test_bad_credentials_without_message_hints(make_sim: SimFactory, version: str) -> None:
+async def test_bad_credentials_without_message_hints(make_sim: MemoryFactory, version: str) -> None:
     sim = await make_sim(version=version)
     async with sim_client(sim, hints=NO_HINTS, password="wrong-password") as client:
         with pytest.raises(CometAuthFailed):
@@ -101,7 +101,7 @@ async def test_bad_credentials_without_message_hints(make_sim: SimFactory, versi
             await client.list_users()
 
 
-async def test_hash_update_on_old_and_current_servers(make_sim: SimFactory) -> None:
+async def test_hash_update_on_old_and_current_servers(make_sim: MemoryFactory) -> None:
     old, current = await make_sim(version=OLD_VERSION), await make_sim(version=DEFAULT_VERSION)
     for sim in (old, current):
         sim.state.seed_user("suspend1")
@@ -124,7 +124,7 @@ async def test_hash_update_on_old_and_current_servers(make_sim: SimFactory) -> N
     assert current.state.users["suspend1"].profile["LastSuspended"] > 0
 
 
-async def test_version_gated_fields(make_sim: SimFactory) -> None:
+async def test_version_gated_fields(make_sim: MemoryFactory) -> None:
     old, current = await make_sim(version=OLD_VERSION), await make_sim(version=DEFAULT_VERSION)
     for sim in (old, current):
         async with sim_client(sim) as client:
@@ -151,7 +151,7 @@ async def test_version_gated_fields(make_sim: SimFactory) -> None:
             assert profile["OrganizationID"] == "org1"
 
 
-async def test_short_usernames_before_21_9_10(make_sim: SimFactory) -> None:
+async def test_short_usernames_before_21_9_10(make_sim: MemoryFactory) -> None:
     old, current = await make_sim(version=OLD_VERSION), await make_sim(version=DEFAULT_VERSION)
     async with sim_client(old) as client:
         with pytest.raises(CometApiError) as caught:
@@ -163,7 +163,7 @@ async def test_short_usernames_before_21_9_10(make_sim: SimFactory) -> None:
     assert "bob" in current.state.users
 
 
-async def test_second_factor_required(make_sim: SimFactory) -> None:
+async def test_second_factor_required(make_sim: MemoryFactory) -> None:
     sim = await make_sim(totp_required=True)
     observer = RecordingObserver()
     async with sim_client(sim, observer) as client:

@@ -3,26 +3,30 @@ in the same run (the machines are shared and noisy, absolute numbers drift). Not
 
     python tests/perf/bench.py [--quick] [--json]
 
-The Comet Server simulator, the service and the floors each run in their own process:
+The service, its baselines and two Comet Server simulators each run in their own process: a current
+server (25.9.0: a create is three dependent calls) and an old one (25.3.0, before the replies of
+25.6.8: four).
 
-1. create_cpu_ratio_vs_raw: service CPU seconds per created account (utime+stime from
-   /proc/<pid>/stat) / CPU seconds per account of a bare aiohttp script making the same Comet calls.
-   For context, the same load against two skeletons (skeleton.py): bare grpc.aio plus those calls,
-   and the same plus the two durable SQLite transactions a crash-safe create needs.
-2. create_latency_ratio_vs_whmcs_flow: 20 ms per Comet call, current Comet version; p50 create
-   latency through the service / p50 of the original module's flow (get-user-profile, policies/get,
-   add-user, request-storage-vault, get-user-profile-and-hash, set-user-profile-hash; a fresh
-   connection per call, one request at a time).
-3. scaling_efficiency_c64: pool of 16 connections (server max_connections 16), 20 ms per call;
-   creates/s at concurrency 64 / (16 / (calls per create x 20 ms)). The bound is a steady-state
-   rate, so creates/s is too: completions between the 10th and 90th percentile completion (the
-   whole run's rate, ramp-up and drain included, is shown beside it). The curve for 1, 16, 64, 256,
-   and for context the same bound reached by a bare aiohttp script at concurrency 64.
+1. create_latency_ratio_vs_whmcs_flow (and _old): 20 ms per Comet call, one create at a time; p50
+   create latency through the service / p50 of the original module's flow (get-user-profile,
+   policies/get, add-user, request-storage-vault, get-user-profile-and-hash, set-user-profile-hash;
+   a fresh connection per call), on the current server (and on the old one).
+   create_latency_overhead_ms: the service's own share of that p50: minus the dependent Comet calls
+   times the simulator's measured time per call.
+2. create_cpu_ratio_vs_skeleton: service CPU seconds per created account (utime+stime from
+   /proc/<pid>/stat) / the CPU per create of skeleton.py's durable skeleton (bare grpc.aio, the
+   same Comet calls, the two SQLite transactions a crash-safe create needs) under the same load.
+   For context: the bare aiohttp script's CPU for the same calls, and the skeleton without SQLite.
+3. scaling_vs_bare_client_c64: pool of 16 connections, 20 ms per call; the service's creates/s at
+   concurrency 64 / a bare aiohttp script's making the same calls with the same pool, same run.
+   Rates are steady-state: completions between the 10th and 90th percentile completion.
 4. read_rpc_ratio_vs_floor: GetAccount (BASIC) calls/s on the service / gRPC health Check calls/s
    on a bare grpc.aio server, the same load client, the same run: three alternating rounds, the
    median round's ratio.
 5. peak_rss_mb of the service during a 2,000-account load, and download_rss_growth_mb while it
    streams a 50 MB installer.
+6. comet_calls_per_create, _change_package, _suspend: counted on each simulator, beside the
+   original module's.
 
 With --json the last line is one JSON object with those keys.
 """
@@ -60,13 +64,17 @@ PROVIDER = DEFAULT_PROVIDER_ID  # the simulator's seeded storage template
 MB = 1024 * 1024
 TICK = os.sysconf("SC_CLK_TCK")
 TARGETS = {
-    "create_cpu_ratio_vs_raw": ("<=", 2.0),
     "create_latency_ratio_vs_whmcs_flow": ("<=", 0.5),
-    "scaling_efficiency_c64": (">=", 0.85),
+    "create_latency_ratio_vs_whmcs_flow_old": ("<=", 0.7),
+    "create_cpu_ratio_vs_skeleton": ("<=", 1.5),
+    "scaling_vs_bare_client_c64": (">=", 0.95),
     "read_rpc_ratio_vs_floor": (">=", 0.5),
     "peak_rss_mb": ("<=", 200.0),
     "download_rss_growth_mb": ("<=", 16.0),
 }
+# The original WHMCS module's Comet calls per operation.
+ORIGINAL_MODULE_CALLS = {"create": "6-7", "change_package": "2", "suspend": "2"}
+CURRENT, OLD = "25.9.0", "25.3.0"
 
 
 def log(*parts: object) -> None:
@@ -146,18 +154,21 @@ class RssSampler:
 
 
 class Sim:
-    """The simulator in its own process, driven through its /__sim__ control API."""
+    """A simulator in its own process, driven through its /__sim__ control API."""
 
-    def __init__(self, workdir: Path) -> None:
+    def __init__(self, workdir: Path, version: str) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
+        self.version = version
+        self.fast = tuple(map(int, version.split("."))) >= (25, 6, 8)  # replies carry profile and hash
         self.proc = Proc(
-            "sim",
+            f"sim-{version}",
             [
                 sys.executable, "-m", "comet_provisioning.sim", "--listen", f"127.0.0.1:{self.port}",
                 "--admin-user", ADMIN, "--admin-password", PASSWORD, "--seed", "1",
+                "--version", version,
             ],
-            log_path=workdir / "sim.log",
+            log_path=workdir / f"sim-{version}.log",
         )  # fmt: skip
 
     async def start(self, session: aiohttp.ClientSession) -> None:
@@ -218,16 +229,18 @@ async def wait_healthy(target: str, proc: Proc) -> None:
 
 
 async def set_up_service(client: ProvisioningClient, sim: Sim) -> str:
-    """A group, the simulator as its server with a pool of 16, and a product; the product id."""
+    """A group with the simulator as its server (a pool of 16), and a product; the product id."""
     group = await client.call(
         client.servers.CreateServerGroup,
-        servers_pb2.CreateServerGroupRequest(server_group=servers_pb2.ServerGroup(name="bench")),
+        servers_pb2.CreateServerGroupRequest(
+            server_group=servers_pb2.ServerGroup(name=f"bench-{sim.version}")
+        ),
     )
     await client.call(
         client.servers.CreateServer,
         servers_pb2.CreateServerRequest(
             server=servers_pb2.Server(
-                display_name="sim",
+                display_name=f"sim-{sim.version}",
                 connection=servers_pb2.ServerConnection(
                     protocol=servers_pb2.PROTOCOL_HTTP,
                     host="127.0.0.1",
@@ -244,7 +257,7 @@ async def set_up_service(client: ProvisioningClient, sim: Sim) -> str:
         client.catalog.CreateProduct,
         catalog_pb2.CreateProductRequest(
             product=catalog_pb2.Product(
-                name="Bench Backup",
+                name=f"Bench Backup {sim.version}",
                 currency_code="USD",
                 base_price_minor=500,
                 module_settings=catalog_pb2.ModuleSettings(
@@ -357,14 +370,18 @@ def _apply_quotas(profile: dict[str, Any], policy_id: str) -> None:
     profile["PolicyID"] = policy_id
 
 
-async def raw_create(session: aiohttp.ClientSession, url: str, name: str, policy_id: str) -> None:
+async def raw_create(
+    session: aiohttp.ClientSession, url: str, name: str, policy_id: str, *, fast: bool
+) -> None:
     """The service's Comet calls for one account, and nothing else (steady state: policy known,
-    the name is free): the same four calls the service makes, no existence check."""
+    the name is free): add-user, the vault, and the hash-checked write of the limits, from the
+    vault's reply on a current server (`fast`) or after reading the profile on an old one."""
     await _post(
         session, url, "add-user", TargetUser=name, TargetPassword="pw-" + name, StoreRecoveryCode=True
     )
-    await _post(session, url, "request-storage-vault", TargetUser=name, StorageProvider=PROVIDER)
-    got = await _post(session, url, "get-user-profile-and-hash", TargetUser=name)
+    got = await _post(session, url, "request-storage-vault", TargetUser=name, StorageProvider=PROVIDER)
+    if not fast:
+        got = await _post(session, url, "get-user-profile-and-hash", TargetUser=name)
     profile = got["Profile"]
     _apply_quotas(profile, policy_id)
     await _post(
@@ -377,18 +394,33 @@ async def raw_create(session: aiohttp.ClientSession, url: str, name: str, policy
     )
 
 
-async def raw_flow_main(url: str, n: int, concurrency: int, prefix: str) -> dict[str, float]:
+async def raw_call_ms(url: str, n: int) -> float:
+    """The simulator's time for one call as a client on a pooled connection sees it: the p50 of
+    `n` sequential reads (what each of a create's dependent calls costs at least)."""
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=1)) as session:
+        await _post(session, url, "meta/version")
+        times = []
+        for _ in range(n):
+            start = time.perf_counter()
+            await _post(session, url, "meta/version")
+            times.append(time.perf_counter() - start)
+    return statistics.median(times) * 1000
+
+
+async def raw_flow_main(url: str, n: int, concurrency: int, prefix: str, fast: bool) -> dict[str, float]:
     """Subprocess entry: n raw creates at `concurrency` over a pooled session; own CPU time."""
     names = iter(f"{prefix}{i:06d}" for i in range(n))
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=16)) as session:
-        await raw_create(session, url, f"{prefix}warm", "bench-raw-policy")  # imports, first connection
+        await raw_create(
+            session, url, f"{prefix}warm", "bench-raw-policy", fast=fast
+        )  # imports, a connection
 
         load = Load()
 
         async def worker() -> None:
             for name in names:
                 start = time.perf_counter()
-                await raw_create(session, url, name, "bench-raw-policy")
+                await raw_create(session, url, name, "bench-raw-policy", fast=fast)
                 load.done_at.append(time.perf_counter())
                 load.latencies.append(load.done_at[-1] - start)
 
@@ -491,7 +523,7 @@ async def skeleton_cpu(workdir: Path, sim: Sim, n: int, kind: str) -> float:
     """CPU seconds per create of a skeleton server (skeleton.py) under the same load as the service."""
     port = free_port()
     args = [sys.executable, str(Path(__file__).with_name("skeleton.py")), str(port), sim.url]
-    argv = [*args, "--durable"] if kind == "durable" else args
+    argv = [*args, *(["--durable"] if kind == "durable" else []), *(["--fast"] if sim.fast else [])]
     proc = Proc(f"skeleton-{kind}", argv, log_path=workdir / f"skeleton-{kind}.log").start()
     try:
         await wait_healthy(f"127.0.0.1:{port}", proc)
@@ -508,14 +540,17 @@ async def skeleton_cpu(workdir: Path, sim: Sim, n: int, kind: str) -> float:
 
 
 @contextlib.asynccontextmanager
-async def service(workdir: Path, sim: Sim) -> AsyncIterator[tuple[Proc, ProvisioningClient, str]]:
+async def service(
+    workdir: Path, *sims: Sim
+) -> AsyncIterator[tuple[Proc, ProvisioningClient, dict[str, str]]]:
+    """The service with each simulator as the server of its own group; a product per version."""
     port = free_port()
     proc = service_proc(workdir, port).start()
     try:
         await wait_healthy(f"127.0.0.1:{port}", proc)
         async with ProvisioningClient(f"127.0.0.1:{port}", default_timeout_s=300) as client:
-            product = await set_up_service(client, sim)
-            yield proc, client, product
+            products = {sim.version: await set_up_service(client, sim) for sim in sims}
+            yield proc, client, products
     finally:
         proc.stop()
 
@@ -524,44 +559,98 @@ async def bench(quick: bool) -> dict[str, Any]:
     out: dict[str, Any] = {"quick": quick, "nproc": os.cpu_count(), "notes": []}
     workdir = Path(tempfile.mkdtemp(prefix="cp-bench-"))
     async with aiohttp.ClientSession() as session:
-        sim = Sim(workdir)
-        await sim.start(session)
+        current, old = Sim(workdir, CURRENT), Sim(workdir, OLD)
+        await current.start(session)
+        await old.start(session)
         try:
-            await _bench(out, workdir, sim, quick)
+            await _bench(out, workdir, current, old, quick)
         finally:
-            sim.proc.stop()
+            current.proc.stop()
+            old.proc.stop()
     return out
 
 
-async def _bench(out: dict[str, Any], workdir: Path, sim: Sim, quick: bool) -> None:
-    async with service(workdir, sim) as (proc, client, product):
-        # 1. CPU per create vs the raw aiohttp floor (no added latency).
+async def _calls_per_operation(client: ProvisioningClient, sim: Sim, product: str) -> dict[str, float]:
+    """Comet calls of one create, one package change and one suspend, in the steady state."""
+    await creates(client, product, 2, 1)  # the server learned, the policy group made
+    calls0 = await sim.total_calls()
+    one = await creates(client, product, 1, 1)
+    calls1 = await sim.total_calls()
+    account_id = one.ids[0]
+    await client.call(
+        client.accounts.ChangePackage,
+        accounts_pb2.ChangePackageRequest(id=account_id, options={"number_of_devices": 5}),
+    )
+    calls2 = await sim.total_calls()
+    await client.call(client.accounts.SuspendAccount, accounts_pb2.SuspendAccountRequest(id=account_id))
+    calls3 = await sim.total_calls()
+    return {"create": calls1 - calls0, "change_package": calls2 - calls1, "suspend": calls3 - calls2}
+
+
+async def _latency(
+    client: ProvisioningClient, sim: Sim, product: str, k: int, calls: float
+) -> dict[str, float]:
+    """p50 of one create at a time at 20 ms per call, beside the original module's flow."""
+    await sim.latency(20)
+    try:
+        await creates(client, product, 2, 1)
+        service_seq = await creates(client, product, k, 1)
+        whmcs: list[float] = []
+        for i in range(k):
+            start = time.perf_counter()
+            await whmcs_create(sim.url, f"whmcs{i:05d}", "bench-whmcs-policy")
+            whmcs.append(time.perf_counter() - start)
+        per_call = await raw_call_ms(sim.url, k)
+    finally:
         await sim.latency(0)
-        await creates(client, product, 30, 8)  # warm: policy group, pools, first-call paths
+    p50 = service_seq.p50_ms()
+    return {
+        "service_p50_ms": round(p50, 1),
+        "whmcs_flow_p50_ms": round(statistics.median(whmcs) * 1000, 1),
+        "comet_call_p50_ms": round(per_call, 2),
+        "dependent_calls": calls,
+        "overhead_ms": round(p50 - calls * per_call, 2),
+    }
+
+
+async def _bench(out: dict[str, Any], workdir: Path, current: Sim, old: Sim, quick: bool) -> None:
+    async with service(workdir, current, old) as (proc, client, products):
+        product = products[current.version]
+
+        # 6. Comet calls per operation, on each server.
+        counted = {
+            "current": await _calls_per_operation(client, current, product),
+            "old": await _calls_per_operation(client, old, products[old.version]),
+        }
+        for operation, original in ORIGINAL_MODULE_CALLS.items():
+            out[f"comet_calls_per_{operation}"] = {
+                "current": counted["current"][operation],
+                "old": counted["old"][operation],
+                "original_module": original,
+            }
+        log("calls", {k: out[k] for k in out if k.startswith("comet_calls_per_")})
+
+        # 2. CPU per create vs the durable skeleton making the same calls (no added latency).
+        await creates(client, product, 30, 8)  # warm: pools, first-call paths
         n = 300 if quick else 1000
-        calls0, cpu0 = await sim.total_calls(), proc.cpu_s()
+        cpu0 = proc.cpu_s()
         load = await creates(client, product, n, 16)
         service_cpu = (proc.cpu_s() - cpu0) / max(load.ok, 1)
-        calls_per_create = (await sim.total_calls() - calls0) / max(load.ok, 1)
-        raw = subprocess_json("--raw-flow", sim.url, str(n), "16", "raw")
+        skeleton = {kind: await skeleton_cpu(workdir, current, n, kind) for kind in ("grpc", "durable")}
+        raw = subprocess_json("--raw-flow", current.url, str(n), "16", "raw", "fast")
         raw_cpu = raw["cpu_s"] / n
-        skeleton = {kind: await skeleton_cpu(workdir, sim, n, kind) for kind in ("grpc", "durable")}
         out["create_cpu"] = {
             "service_cpu_ms_per_create": round(service_cpu * 1000, 3),
-            "raw_cpu_ms_per_create": round(raw_cpu * 1000, 3),
-            # Context, not targets (skeleton.py): a bare grpc.aio server making the floor's calls,
-            # and the same with the two durable transactions a crash-safe create needs.
-            "skeleton_grpc_cpu_ms_per_create": round(skeleton["grpc"] * 1000, 3),
-            "skeleton_grpc_ratio_vs_raw": round(skeleton["grpc"] / raw_cpu, 3),
             "skeleton_durable_cpu_ms_per_create": round(skeleton["durable"] * 1000, 3),
-            "skeleton_durable_ratio_vs_raw": round(skeleton["durable"] / raw_cpu, 3),
+            # Context: the same calls from a bare aiohttp script, and the skeleton without SQLite.
+            "raw_cpu_ms_per_create": round(raw_cpu * 1000, 3),
+            "skeleton_grpc_cpu_ms_per_create": round(skeleton["grpc"] * 1000, 3),
+            "service_ratio_vs_raw": round(service_cpu / raw_cpu, 3),
             "service_creates_per_s": round(load.ok / load.elapsed, 1),
-            "raw_creates_per_s": round(n / raw["elapsed_s"], 1),
-            "comet_calls_per_create": round(calls_per_create, 2),
             "errors": load.errors,
         }
-        out["create_cpu_ratio_vs_raw"] = round(service_cpu / raw_cpu, 3)
-        log("create cpu", out["create_cpu"], "ratio", out["create_cpu_ratio_vs_raw"])
+        out["create_cpu_ratio_vs_skeleton"] = round(service_cpu / skeleton["durable"], 3)
+        log("create cpu", out["create_cpu"], "ratio", out["create_cpu_ratio_vs_skeleton"])
 
         # 4. Reads: GetAccount vs a bare server's health Check (no Comet involved).
         floor_port = free_port()
@@ -590,68 +679,58 @@ async def _bench(out: dict[str, Any], workdir: Path, sim: Sim, quick: bool) -> N
         out["read_rpc_ratio_vs_floor"] = round(ratio, 3)
         log("read", out["read"], "ratio", out["read_rpc_ratio_vs_floor"])
 
-        # 2. Latency at 20 ms per Comet call, one at a time, vs the original module's flow.
-        await sim.latency(20)
+        # 1. Latency at 20 ms per Comet call, one at a time, vs the original module's flow.
         k = 12 if quick else 40
-        await creates(client, product, 2, 1)
-        service_seq = await creates(client, product, k, 1)
-        whmcs: list[float] = []
-        for i in range(k):
-            start = time.perf_counter()
-            await whmcs_create(sim.url, f"whmcs{i:05d}", "bench-whmcs-policy")
-            whmcs.append(time.perf_counter() - start)
-        whmcs_p50 = statistics.median(whmcs) * 1000
-        out["create_latency"] = {
-            "service_p50_ms": round(service_seq.p50_ms(), 1),
-            "whmcs_flow_p50_ms": round(whmcs_p50, 1),
+        latency = {
+            "current": await _latency(client, current, product, k, counted["current"]["create"]),
+            "old": await _latency(client, old, products[old.version], k, counted["old"]["create"]),
         }
-        out["create_latency_ratio_vs_whmcs_flow"] = round(service_seq.p50_ms() / whmcs_p50, 3)
-        log("latency", out["create_latency"], "ratio", out["create_latency_ratio_vs_whmcs_flow"])
+        out["create_latency"] = latency
+        out["create_latency_ratio_vs_whmcs_flow"] = round(
+            latency["current"]["service_p50_ms"] / latency["current"]["whmcs_flow_p50_ms"], 3
+        )
+        out["create_latency_ratio_vs_whmcs_flow_old"] = round(
+            latency["old"]["service_p50_ms"] / latency["old"]["whmcs_flow_p50_ms"], 3
+        )
+        out["create_latency_overhead_ms"] = latency["current"]["overhead_ms"]
+        log("latency", latency)
 
-        # 3. Scaling with a pool of 16 at 20 ms per call.
+        # 3. Scaling with a pool of 16 at 20 ms per call, beside a bare aiohttp script.
+        await current.latency(20)
         curve = {}
         for concurrency in (1, 16, 64, 256):
             # Long enough that a scheduling hiccup on the shared machine is a small part of a run.
             count = {1: 10 if quick else 25, 256: 256 * (3 if quick else 6)}.get(
                 concurrency, concurrency * (3 if quick else 12)
             )
-            calls0 = await sim.total_calls()
             run = await creates(client, product, count, concurrency)
-            per_create = (await sim.total_calls() - calls0) / max(run.ok, 1)
             curve[concurrency] = {
                 "creates_per_s": round(run.steady_per_s(), 1),
                 "overall_creates_per_s": round(run.ok / run.elapsed, 1),
                 "p50_ms": round(run.p50_ms(), 1),
-                "comet_calls_per_create": round(per_create, 2),
                 "errors": run.errors,
             }
             log("scaling", concurrency, curve[concurrency])
-        calls = curve[64]["comet_calls_per_create"]
+        calls = counted["current"]["create"]
+        raw64 = subprocess_json(
+            "--raw-flow", current.url, str(64 * (3 if quick else 12)), "64", "rawc64-", "fast"
+        )
         bound = 16 / (calls * 0.020)
-        for point in curve.values():
-            point["efficiency"] = round(point["creates_per_s"] / bound, 3)
-        # Context, not a target: the same four calls from a bare aiohttp script (pool of 16, 64
-        # workers, no gRPC, no store) against the same simulator: what the client library and
-        # the simulator's own per-call overhead allow.
-        raw64 = subprocess_json("--raw-flow", sim.url, str(64 * (3 if quick else 12)), "64", "rawc64-")
         out["scaling"] = {
             "bound_creates_per_s": round(bound, 1),
             "calls_per_create": calls,
             "curve": curve,
-            "raw_aiohttp_c64": {
-                "creates_per_s": round(raw64["steady_per_s"], 1),
-                "efficiency": round(raw64["steady_per_s"] / bound, 3),
-            },
+            "bare_client_c64_creates_per_s": round(raw64["steady_per_s"], 1),
         }
-        out["scaling_efficiency_c64"] = curve[64]["efficiency"]
+        out["scaling_vs_bare_client_c64"] = round(curve[64]["creates_per_s"] / raw64["steady_per_s"], 3)
+        await current.latency(0)
 
     # 5. Memory: a fresh service process for the 2,000-account load, then the 50 MB download.
-    await sim.control("POST", "reset")
-    await sim.latency(0)
-    async with service(workdir, sim) as (proc, client, product):
+    await current.control("POST", "reset")
+    async with service(workdir, current) as (proc, client, products):
         n = 500 if quick else 2000
         with RssSampler(proc) as sampler:
-            load = await creates(client, product, n, 64)
+            load = await creates(client, products[current.version], n, 64)
         out["memory"] = {
             "accounts": n,
             "ok": load.ok,
@@ -662,26 +741,20 @@ async def _bench(out: dict[str, Any], workdir: Path, sim: Sim, quick: bool) -> N
         out["peak_rss_mb"] = round(max(sampler.peak, proc.status_mb("VmHWM")), 1)
         if quick:
             out["notes"].append(f"peak_rss_mb from a {n}-account load (--quick), not 2,000")
-        await sim.control("POST", "config", {"installer_size": 50 * MB})
+        await current.control("POST", "config", {"installer_size": 50 * MB})
         before = proc.status_mb("VmRSS")
         received = 0
-        try:
-            with RssSampler(proc) as sampler:
-                async for message in client.download_client(
-                    load.ids[0], accounts_pb2.CLIENT_PLATFORM_LINUX_GENERIC
-                ):
-                    received += len(message.chunk)
-            out["download"] = {
-                "bytes": received,
-                "rss_before_mb": round(before, 1),
-                "peak_mb": round(sampler.peak, 1),
-            }
-            out["download_rss_growth_mb"] = round(sampler.peak - before, 1)
-        except ProvisioningError as err:
-            if err.code is not grpc.StatusCode.UNIMPLEMENTED:
-                raise
-            out["download_rss_growth_mb"] = None
-            out["notes"].append("DownloadClient answered UNIMPLEMENTED: download_rss_growth_mb is null")
+        with RssSampler(proc) as sampler:
+            async for message in client.download_client(
+                load.ids[0], accounts_pb2.CLIENT_PLATFORM_LINUX_GENERIC
+            ):
+                received += len(message.chunk)
+        out["download"] = {
+            "bytes": received,
+            "rss_before_mb": round(before, 1),
+            "peak_mb": round(sampler.peak, 1),
+        }
+        out["download_rss_growth_mb"] = round(sampler.peak - before, 1)
         log("memory", out["memory"], out.get("download"))
 
 
@@ -695,27 +768,34 @@ def table(out: dict[str, Any]) -> str:
             else ("yes" if (value <= target if op == "<=" else value >= target) else "NO")
         )
         lines.append(f"{key:38} {value if value is not None else 'null':>10}  {op} {target:<6} {met}")
-    cpu = out.get("create_cpu", {})
-    if "skeleton_grpc_ratio_vs_raw" in cpu:
+    lines.append(
+        f"{'create_latency_overhead_ms':38} {out.get('create_latency_overhead_ms')!s:>10}  (reported)"
+    )
+    for operation, original in ORIGINAL_MODULE_CALLS.items():
+        calls = out.get(f"comet_calls_per_{operation}", {})
         lines.append(
-            f"\nCPU per create vs the raw floor, for context: bare grpc.aio + the floor's calls "
-            f"{cpu['skeleton_grpc_ratio_vs_raw']}, + two durable transactions "
-            f"{cpu['skeleton_durable_ratio_vs_raw']}, the service {out.get('create_cpu_ratio_vs_raw')}"
+            f"comet calls per {operation:15} current {calls.get('current')}, old {calls.get('old')},"
+            f" original module {original}"
         )
-    curve = out.get("scaling", {}).get("curve", {})
-    if curve:
-        lines.append(f"\nscaling (bound {out['scaling']['bound_creates_per_s']} creates/s):")
-        for c, point in curve.items():
+    cpu = out.get("create_cpu", {})
+    if cpu:
+        lines.append(
+            f"\nCPU per create: service {cpu['service_cpu_ms_per_create']} ms, durable skeleton"
+            f" {cpu['skeleton_durable_cpu_ms_per_create']} ms, bare grpc.aio skeleton"
+            f" {cpu['skeleton_grpc_cpu_ms_per_create']} ms,"
+            f" bare aiohttp script {cpu['raw_cpu_ms_per_create']} ms"
+        )
+    scaling = out.get("scaling", {})
+    if scaling:
+        lines.append(f"\nscaling (bound {scaling['bound_creates_per_s']} creates/s):")
+        for c, point in scaling["curve"].items():
             lines.append(
-                f"  concurrency {c:>3}: {point['creates_per_s']:>7} creates/s, eff {point['efficiency']}"
+                f"  concurrency {c:>3}: {point['creates_per_s']:>7} creates/s"
                 f"  (whole run {point['overall_creates_per_s']} creates/s)"
             )
-        raw64 = out["scaling"].get("raw_aiohttp_c64")
-        if raw64:
-            lines.append(
-                f"  bare aiohttp script, concurrency 64: {raw64['creates_per_s']} creates/s, "
-                f"eff {raw64['efficiency']}"
-            )
+        lines.append(
+            f"  bare aiohttp script, concurrency 64: {scaling['bare_client_c64_creates_per_s']} creates/s"
+        )
     lines += [f"note: {note}" for note in out.get("notes", [])]
     return "\n".join(lines)
 
@@ -726,13 +806,15 @@ def main() -> int:
     )
     parser.add_argument("--quick", action="store_true", help="smaller runs (minutes → about one)")
     parser.add_argument("--json", action="store_true", help="print one JSON object as the last line")
-    parser.add_argument("--raw-flow", nargs=4, metavar=("URL", "N", "C", "PREFIX"), help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--raw-flow", nargs=5, metavar=("URL", "N", "C", "PREFIX", "PATH"), help=argparse.SUPPRESS
+    )
     parser.add_argument("--bare-health-server", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--read-load", nargs=5, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.raw_flow:
-        url, n, c, prefix = args.raw_flow
-        print(json.dumps(asyncio.run(raw_flow_main(url, int(n), int(c), prefix))))
+        url, n, c, prefix, path = args.raw_flow
+        print(json.dumps(asyncio.run(raw_flow_main(url, int(n), int(c), prefix, path == "fast"))))
         return 0
     if args.bare_health_server:
         asyncio.run(bare_health_main(args.bare_health_server))

@@ -1,13 +1,14 @@
-"""Skeletons of the create path: context for the CPU figure, not targets. Run by bench.py.
+"""Skeletons of the create path: the baseline of the CPU figure. Run by bench.py.
 
-    python tests/perf/skeleton.py PORT SIM_URL [--durable]
+    python tests/perf/skeleton.py PORT SIM_URL [--durable] [--fast]
 
-A bare `grpc.aio` server whose `CreateAccount` makes exactly the floor's four Comet calls
-(`bench.raw_create`, aiohttp, a pool of 16) and answers a minimal `Account`: what gRPC adds to the
-floor. With `--durable` it also writes the least a create that survives a crash must write, in two
-SQLite transactions on the service's own schema (WAL, synchronous=NORMAL), with plain `sqlite3`:
-before add-user, the idempotency lookup, the account row marked ATTEMPTED and one event; after the
-calls, the row set ACTIVE and five step events. No validation, placement, passwords, leases,
+A bare `grpc.aio` server whose `CreateAccount` makes exactly the service's Comet calls
+(`bench.raw_create`, aiohttp, a pool of 16: three on a current server with `--fast`, four on an old
+one) and answers a minimal `Account`: what gRPC adds to the floor. With `--durable` it also writes
+the least a create that survives a crash must write, in two SQLite transactions on the service's
+own schema (WAL, synchronous=NORMAL), with plain `sqlite3`: before add-user, the request-id lookup,
+the account row marked ATTEMPTED, the request id's record and one event; after the calls, the row
+set ACTIVE and five step events. No validation, placement, passwords, leases,
 logging, metrics or authentication: the service's own work is the difference from its figure.
 """
 
@@ -34,6 +35,9 @@ _EVENT = (
 )
 
 
+_CREATE = "/comet.provisioning.v1.AccountService/CreateAccount"
+
+
 class DurableSteps:
     """The two transactions, on a fresh database with the service's tables (its own migrations)."""
 
@@ -55,12 +59,20 @@ class DurableSteps:
     def before_add_user(self, name: str) -> None:
         now = datetime.now(UTC).isoformat(" ")
         self.db.execute("BEGIN IMMEDIATE")
-        self.db.execute("SELECT id FROM accounts WHERE create_request_id = ?", (name,)).fetchall()
+        self.db.execute(
+            "SELECT fingerprint, response FROM idempotency_keys WHERE method = ? AND request_id = ?",
+            (_CREATE, name),
+        ).fetchall()
         self.db.execute(
             "INSERT INTO accounts (id, status, create_time, update_time, customer_email,"
-            " customer_reference, add_user_state, username, create_request_id, options)"
-            " VALUES (?, 'PENDING', ?, ?, ?, ?, 'ATTEMPTED', ?, ?, '{\"number_of_devices\": 2}')",
-            (name, now, now, f"{name}@example.com", name, name, name),
+            " customer_reference, add_user_state, username, options)"
+            " VALUES (?, 'PENDING', ?, ?, ?, ?, 'ATTEMPTED', ?, '{\"number_of_devices\": 2}')",
+            (name, now, now, f"{name}@example.com", name, name),
+        )
+        self.db.execute(
+            "INSERT INTO idempotency_keys (method, request_id, fingerprint, response, create_time)"
+            " VALUES (?, ?, ?, ?, ?)",
+            (_CREATE, name, "f" * 64, name.encode(), now),
         )
         self.db.execute(_EVENT, (name, "place", "", name, now))
         self.db.execute("COMMIT")
@@ -80,8 +92,8 @@ class DurableSteps:
 
 
 class SkeletonAccounts(accounts_pb2_grpc.AccountServiceServicer):
-    def __init__(self, sim_url: str, durable: DurableSteps | None) -> None:
-        self.sim_url, self.durable = sim_url, durable
+    def __init__(self, sim_url: str, durable: DurableSteps | None, fast: bool) -> None:
+        self.sim_url, self.durable, self.fast = sim_url, durable, fast
         self.names = (f"skeleton{i:07d}" for i in count())
         self.session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=16))
 
@@ -91,19 +103,19 @@ class SkeletonAccounts(accounts_pb2_grpc.AccountServiceServicer):
         name = next(self.names)
         if self.durable:
             self.durable.before_add_user(name)
-        await raw_create(self.session, self.sim_url, name, "bench-raw-policy")
+        await raw_create(self.session, self.sim_url, name, "bench-raw-policy", fast=self.fast)
         if self.durable:
             self.durable.after_calls(name)
         account = accounts_pb2.Account(id=name, username=name, status=accounts_pb2.ACCOUNT_STATUS_ACTIVE)
         return accounts_pb2.CreateAccountResponse(account=account)
 
 
-async def serve(port: int, sim_url: str, durable: bool) -> None:
+async def serve(port: int, sim_url: str, durable: bool, fast: bool) -> None:
     from grpc_health.v1 import health, health_pb2_grpc
 
     server = grpc.aio.server()
     health_pb2_grpc.add_HealthServicer_to_server(health.aio.HealthServicer(), server)  # for start-up
-    servicer = SkeletonAccounts(sim_url, await DurableSteps.create() if durable else None)
+    servicer = SkeletonAccounts(sim_url, await DurableSteps.create() if durable else None, fast)
     accounts_pb2_grpc.add_AccountServiceServicer_to_server(servicer, server)
     server.add_insecure_port(f"127.0.0.1:{port}")
     await server.start()
@@ -111,4 +123,4 @@ async def serve(port: int, sim_url: str, durable: bool) -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(serve(int(sys.argv[1]), sys.argv[2], "--durable" in sys.argv[3:]))
+    asyncio.run(serve(int(sys.argv[1]), sys.argv[2], "--durable" in sys.argv[3:], "--fast" in sys.argv[3:]))

@@ -7,6 +7,10 @@ same request_id until it succeeds. While a fault lasts calls must fail fast and 
 when it ends the service must recover by itself; and nothing a caller was told succeeded may be
 lost: every acknowledged create is an ACTIVE account with exactly one Comet user, and every
 account holds (in the store and on Comet) the last change acknowledged for it.
+
+The simulator answers as one behaviour profile (how it words refusals, 403 for unknown users, a
+proxy losing replies, a skewed clock), and some names the callers order belong to Comet users that
+were there before (foreign): none of them may be adopted, changed or written to.
 """
 
 from __future__ import annotations
@@ -26,9 +30,11 @@ from comet_provisioning.sim import CometSimulator
 from comet_provisioning_client.v1 import accounts_pb2
 
 from tests.reliability.fuzz import reason_of
-from tests.reliability.support import World, list_all
+from tests.reliability.support import ForeignUsers, World, list_all
 
 FAULTS = ("down", "slow", "http502", "reset", "lockout")
+# Names the callers below order (usernames come from the e-mail) that a stranger holds already.
+FOREIGN_NAMES = ("order2@example.com", "order7@example.com", "load4@example.com")
 # What a caller may see while Comet misbehaves: retryable, or an operator-facing precondition.
 CLEAR_CODES = {"UNAVAILABLE", "DEADLINE_EXCEEDED", "FAILED_PRECONDITION", "ABORTED", "RESOURCE_EXHAUSTED"}
 
@@ -55,11 +61,14 @@ class FaultReport:
     recovery_s: dict[str, float] = field(default_factory=dict)
     faults_injected: dict[str, int] = field(default_factory=dict)
     accounts_verified: int = 0
+    foreign_users: int = 0
+    profile: str = "reference"
     lost: list[str] = field(default_factory=list)
     unclear: list[str] = field(default_factory=list)  # failures that were not clear errors
 
     def as_json(self) -> dict[str, Any]:
         return {
+            "profile": self.profile,
             "calls": self.calls,
             "ok": self.ok,
             "creates_acked": self.creates_acked,
@@ -70,6 +79,7 @@ class FaultReport:
             "recovery_s": {k: round(v, 3) for k, v in self.recovery_s.items()},
             "faults_injected": self.faults_injected,
             "accounts_verified": self.accounts_verified,
+            "foreign_users_untouched": self.foreign_users - sum("foreign user" in x for x in self.lost),
             "lost": len(self.lost),
             "lost_detail": self.lost[:20],
             "unclear_errors": self.unclear[:20],
@@ -107,6 +117,8 @@ class FaultLoad:
         self.expected: dict[str, Expected] = {}
         self.request_ids = itertools.count()
         self.sim_port = int(self.sim.base_url.rsplit(":", 1)[1])
+        self.report.profile = self.sim.behaviour.preset_name() or "custom"
+        self.foreign: ForeignUsers | None = None
 
     # --- calls ---------------------------------------------------------------------------------
 
@@ -204,12 +216,18 @@ class FaultLoad:
     # --- faults --------------------------------------------------------------------------------
 
     async def lock_out(self) -> None:
-        """Login protection on, and one failed login from this machine (the service's source)."""
+        """Login protection on, and one failed login from this machine (the service's source),
+        sent again if a lossy proxy in front answered it before Comet saw it."""
         self.sim.faults.set_lockout(after_failures=1, cooldown_s=3600)
+        failures = self.sim.counters.auth_failures
         async with aiohttp.ClientSession() as session:
             form = {"Username": "admin", "AuthType": "Password", "Password": "wrong-password"}
-            async with session.post(self.sim.url("meta/version"), data=form) as reply:
-                await reply.read()
+            for _ in range(10):
+                async with session.post(self.sim.url("meta/version"), data=form) as reply:
+                    await reply.read()
+                if self.sim.counters.auth_failures > failures:
+                    return
+        raise AssertionError("the simulator never saw the failed login")
 
     async def inject(self, fault: str) -> None:
         faults = self.sim.faults
@@ -237,6 +255,8 @@ class FaultLoad:
 
     async def run(self) -> FaultReport:
         self.sim.counters.reset()
+        self.foreign = ForeignUsers.seed(self.sim, FOREIGN_NAMES)
+        self.report.foreign_users = len(FOREIGN_NAMES)
         pool = await asyncio.gather(*(self.create(i) for i in range(self.pool_size)))
         for account_id in pool:
             self.expected[account_id] = Expected()
@@ -316,9 +336,15 @@ class FaultLoad:
             if problems:
                 lost.append(f"account {account_id}: {'; '.join(problems)}")
             self.report.accounts_verified += 1
-        # No duplicate or orphan Comet users: exactly the store's live accounts' usernames.
+        # No duplicate or orphan Comet users: exactly the store's live accounts' usernames, and the
+        # foreign users as they were.
         live = {a.username for a in listing if a.status != accounts_pb2.ACCOUNT_STATUS_TERMINATED}
-        orphans = set(sim.state.users) - live
+        foreign = set(FOREIGN_NAMES)
+        if live & foreign:
+            lost.append(f"foreign users adopted by an account: {sorted(live & foreign)}")
+        assert self.foreign is not None
+        lost.extend(self.foreign.changes())
+        orphans = set(sim.state.users) - live - foreign
         missing = live - set(sim.state.users)
         if orphans:
             lost.append(f"orphan Comet users: {sorted(orphans)[:5]}")

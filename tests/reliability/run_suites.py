@@ -1,12 +1,16 @@
 """The reliability suites outside pytest, at a size that gives figures for the README.
 
     .venv/bin/python tests/reliability/run_suites.py [--quick] [--json] [--only SUITE,...]
+                                                     [--profile NAME,...|all]
 
 Suites: bad input (every RPC fuzzed), faults during a load run, crash (SIGKILL mid-run and
-restart), replicas (two processes on one PostgreSQL). Each prints: calls made, faults injected,
-failures seen by callers (by code and reason), accounts verified, anything lost (must be 0).
-Everything runs on loopback, bounded in count and time; the exit status is 1 if anything was lost
-or a suite failed.
+restart), replicas (two processes on one PostgreSQL), load (a verified `comet-provisioning loadtest`
+of 1,000 orders with colliding names, re-sends and foreign users, everything as processes). Each
+suite but bad input (which never reaches Comet) runs once per simulator behaviour profile
+(comet-api.md §6: reference, legacy, translated, hostile; `--profile` picks some). Each prints:
+calls made, faults injected, failures seen by callers (by code and reason), accounts verified,
+anything lost (must be 0); at the end a matrix of suites by profiles. Everything runs on loopback,
+bounded in count and time; the exit status is 1 if anything was lost or a suite failed.
 """
 
 from __future__ import annotations
@@ -27,9 +31,12 @@ ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from comet_provisioning.sim import BEHAVIOUR_PROFILES  # noqa: E402
+
 from tests.reliability.faults import FaultLoad  # noqa: E402
 from tests.reliability.fuzz import Fuzzer  # noqa: E402
 from tests.reliability.processes import crash_scenario, replica_scenario  # noqa: E402
+from tests.reliability.profile_load import LoadSize, figures, profile_load  # noqa: E402
 from tests.reliability.support import seeded_world  # noqa: E402
 
 SIZES = {
@@ -44,12 +51,15 @@ SIZES = {
         {"creates": 200, "changed": 100, "rounds": 3, "concurrency": 40},
         {"creates": 40, "changed": 20, "rounds": 1, "concurrency": 20},
     ),
+    "load": ({"accounts": 1000, "concurrency": 50}, {"accounts": 200, "concurrency": 50}),
 }
-TIME_LIMIT_S = {"bad-input": 600, "faults": 300, "crash": 300, "replicas": 420}
+TIME_LIMIT_S = {"bad-input": 600, "faults": 300, "crash": 300, "replicas": 420, "load": 600}
+# Bad input is rejected before anything reaches Comet: one run says it all.
+PROFILE_FREE = {"bad-input"}
 
 
-async def bad_input(work: Path, examples: int) -> dict[str, Any]:
-    async with seeded_world(work / "fuzz") as world:
+async def bad_input(work: Path, profile: str, examples: int) -> dict[str, Any]:
+    async with seeded_world(work / "fuzz", behaviour=profile) as world:
         assert world.db_path is not None
         fuzzer = Fuzzer(world.address, world.db_path, world.known, hidden_product_id=world.hidden_product_id)
         try:
@@ -71,25 +81,29 @@ async def bad_input(work: Path, examples: int) -> dict[str, Any]:
     }
 
 
-async def faults(work: Path, **size: Any) -> dict[str, Any]:
-    async with seeded_world(work / "faults", with_accounts=False) as world:
+async def faults(work: Path, profile: str, **size: Any) -> dict[str, Any]:
+    async with seeded_world(work / "faults", with_accounts=False, behaviour=profile) as world:
         report = await FaultLoad(world, **size).run()
-    figures = report.as_json()
-    figures["lost"] += len(report.unclear)  # an unclear error counts against the suite too
-    return figures
+    result = report.as_json()
+    result["lost"] += len(report.unclear)  # an unclear error counts against the suite too
+    return result
 
 
-async def crash(work: Path, **size: Any) -> dict[str, Any]:
-    return (await crash_scenario(work, **size)).as_json()
+async def crash(work: Path, profile: str, **size: Any) -> dict[str, Any]:
+    return (await crash_scenario(work, behaviour=profile, **size)).as_json()
 
 
-async def replicas(work: Path, **size: Any) -> dict[str, Any]:
+async def replicas(work: Path, profile: str, **size: Any) -> dict[str, Any]:
     try:
-        return (await replica_scenario(work, **size)).as_json()
+        return (await replica_scenario(work, behaviour=profile, **size)).as_json()
     except BaseException as exc:  # pytest.skip outside pytest: PostgreSQL unreachable
         if type(exc).__name__ == "Skipped":
             return {"skipped": str(exc)}
         raise
+
+
+async def load(work: Path, profile: str, **size: Any) -> dict[str, Any]:
+    return figures(await profile_load(work, profile, LoadSize(**size)))
 
 
 SUITES: dict[str, Callable[..., Awaitable[dict[str, Any]]]] = {
@@ -97,13 +111,14 @@ SUITES: dict[str, Callable[..., Awaitable[dict[str, Any]]]] = {
     "faults": faults,
     "crash": crash,
     "replicas": replicas,
+    "load": load,
 }
 
 
 def table(name: str, figures: dict[str, Any]) -> str:
     lines = [f"### {name}", "", "| figure | value |", "|---|---|"]
     for key, value in figures.items():
-        if key == "lost_detail" and not value:
+        if key in ("lost_detail", "problems") and not value:
             continue
         if isinstance(value, dict):
             shown = ", ".join(f"{k}: {v}" for k, v in value.items()) or "none"
@@ -115,38 +130,69 @@ def table(name: str, figures: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def cell(figures: dict[str, Any]) -> str:
+    """One cell of the matrix: calls, what callers saw fail, and what was lost."""
+    if "error" in figures:
+        return f"error: {figures['error']}"
+    if "skipped" in figures:
+        return "skipped"
+    failed = sum((figures.get("failures_seen_by_callers") or {}).values())
+    return f"{figures.get('calls', '?')} calls, {failed} failed, lost {figures.get('lost')}"
+
+
+def matrix(results: dict[str, dict[str, dict[str, Any]]], profiles: tuple[str, ...]) -> str:
+    lines = ["| suite | " + " | ".join(profiles) + " |", "|---" * (len(profiles) + 1) + "|"]
+    for suite, by_profile in results.items():
+        cells = [cell(by_profile[p]) if p in by_profile else "—" for p in profiles]
+        lines.append(f"| {suite} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def _names(text: str, known: tuple[str, ...], what: str, parser: argparse.ArgumentParser) -> tuple[str, ...]:
+    if text == "all":
+        return known
+    chosen = tuple(s.strip() for s in text.split(",") if s.strip())
+    unknown = set(chosen) - set(known)
+    if unknown:
+        parser.error(f"unknown {what}: {', '.join(sorted(unknown))}; expected some of {', '.join(known)}")
+    return chosen
+
+
 async def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--quick", action="store_true", help="small sizes (a couple of minutes)")
+    parser.add_argument("--quick", action="store_true", help="small sizes (a few minutes)")
     parser.add_argument("--json", action="store_true", help="one JSON object instead of tables")
-    parser.add_argument("--only", default=",".join(SUITES), help="comma-separated suites to run")
+    parser.add_argument("--only", default="all", help="comma-separated suites to run (default all)")
+    parser.add_argument("--profile", default="all", help="comma-separated behaviour profiles (default all)")
     args = parser.parse_args(argv)
     logging.disable(logging.CRITICAL)  # the service's own log lines are not the figures
-    chosen = [s.strip() for s in args.only.split(",") if s.strip()]
-    unknown = set(chosen) - set(SUITES)
-    if unknown:
-        parser.error(f"unknown suites: {', '.join(sorted(unknown))}")
-    results: dict[str, Any] = {}
+    chosen = _names(args.only, tuple(SUITES), "suites", parser)
+    profiles = _names(args.profile, BEHAVIOUR_PROFILES, "profiles", parser)
+    results: dict[str, dict[str, dict[str, Any]]] = {}
     failed = False
     with tempfile.TemporaryDirectory(prefix="reliability-") as tmp:
         for name in chosen:
             size = SIZES[name][1 if args.quick else 0]
-            started = time.monotonic()
-            try:
-                figures = await asyncio.wait_for(SUITES[name](Path(tmp) / name, **size), TIME_LIMIT_S[name])
-            except Exception as exc:  # a suite that could not finish is a failure, with its reason
-                traceback.print_exc()
-                figures = {"error": f"{type(exc).__name__}: {exc}", "lost": "unknown"}
-                failed = True
-            figures["seconds"] = round(time.monotonic() - started, 1)
-            failed = failed or figures.get("lost", 0) not in (0, None)
-            results[name] = figures
-            if not args.json:
-                print(table(name, figures), end="\n\n", flush=True)
+            for profile in ("reference",) if name in PROFILE_FREE else profiles:
+                started = time.monotonic()
+                work = Path(tmp) / name / profile
+                try:
+                    suite = SUITES[name](work, profile, **size)
+                    result = await asyncio.wait_for(suite, TIME_LIMIT_S[name])
+                except Exception as exc:  # a suite that could not finish is a failure, with its reason
+                    traceback.print_exc()
+                    result = {"error": f"{type(exc).__name__}: {exc}", "lost": "unknown"}
+                result["seconds"] = round(time.monotonic() - started, 1)
+                failed = failed or result.get("lost", 0) not in (0, None)
+                results.setdefault(name, {})[profile] = result
+                if not args.json:
+                    print(table(f"{name} ({profile})", result), end="\n\n", flush=True)
     if args.json:
         print(json.dumps({"quick": args.quick, "suites": results}, indent=2))
+    else:
+        print("### suites by profiles\n\n" + matrix(results, profiles), flush=True)
     return 1 if failed else 0
 
 

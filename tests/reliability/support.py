@@ -5,8 +5,10 @@ small helpers to read the codes callers saw."""
 from __future__ import annotations
 
 import contextlib
+import copy
 import hashlib
 import sqlite3
+import time
 from collections import Counter
 from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass, field
@@ -17,6 +19,7 @@ from urllib.parse import urlsplit
 import grpc
 from comet_provisioning.app import running_service
 from comet_provisioning.config import Settings
+from comet_provisioning.loadtest.foreign import FOREIGN_PROFILE, write_calls
 from comet_provisioning.sim import CometSimulator
 from comet_provisioning_client.v1 import (
     accounts_pb2,
@@ -217,15 +220,22 @@ async def seeded_world(
     sim_latency_ms: int = 0,
     installer_size: int | None = None,
     with_accounts: bool = True,
+    behaviour: str = "reference",
 ) -> AsyncIterator[World]:
-    """Simulator + service in this event loop, a catalogue, and (by default) seeded accounts."""
+    """Simulator (answering as the `behaviour` profile) + service in this event loop, a catalogue,
+    and (by default) seeded accounts."""
     data_dir.mkdir(parents=True, exist_ok=True)
     db_path = data_dir / "store.sqlite3"
     if settings is None:
         settings = service_settings(f"sqlite+aiosqlite:///{db_path}", data_dir / "data")
     extra: dict[str, Any] = {} if installer_size is None else {"installer_size": installer_size}
     sim = CometSimulator(
-        admin_user=SIM_ADMIN, admin_password=SIM_PASSWORD, seed=1234, latency_ms=sim_latency_ms, **extra
+        admin_user=SIM_ADMIN,
+        admin_password=SIM_PASSWORD,
+        seed=1234,
+        latency_ms=sim_latency_ms,
+        behaviour=behaviour,
+        **extra,
     )
     await sim.start(host="127.0.0.1", port=0)
     try:
@@ -286,6 +296,59 @@ def snapshot(db_path: Path, tables: Iterable[str] = TRACKED_TABLES) -> Snapshot:
     finally:
         conn.close()
     return Snapshot(counts, digests)
+
+
+@dataclass
+class ForeignUsers:
+    """Comet users that were there before the service's first order (customers of the Comet server
+    itself, a day old, with limits of their own), under names the load will ask for: the service
+    must never adopt, change or delete one of them, nor send one a call that changes a user."""
+
+    sim: CometSimulator
+    names: tuple[str, ...]
+    profiles: dict[str, dict[str, Any]] = field(default_factory=dict)
+    hashes: dict[str, str] = field(default_factory=dict)
+    writes: dict[str, dict[str, int]] = field(default_factory=dict)
+
+    @classmethod
+    def seed(cls, sim: CometSimulator, names: Iterable[str]) -> ForeignUsers:
+        day_ago = int(time.time()) - 86_400
+        foreign = cls(sim, tuple(names))
+        for name in foreign.names:
+            sim.state.seed_user(
+                name, f"Foreign-{name}-pw", profile={**FOREIGN_PROFILE, "CreateTime": day_ago}
+            )
+            sim.state.seed_vault(name, size=1 << 30)
+        return foreign.remember()
+
+    def remember(self) -> ForeignUsers:
+        """Their state now (again after the simulator's counters were reset)."""
+        state = self.sim.state
+        self.profiles = {n: copy.deepcopy(state.render_profile(state.users[n])) for n in self.names}
+        self.hashes = {n: state.users[n].profile_hash for n in self.names}
+        every = write_calls(self.sim.counters.to_json())
+        self.writes = {n: every.get(n, {}) for n in self.names}
+        return self
+
+    def changes(self) -> list[str]:
+        """One line per foreign user that was changed, deleted or sent a call that changes a user."""
+        state = self.sim.state
+        every = write_calls(self.sim.counters.to_json())
+        found = []
+        for name in self.names:
+            record = state.users.get(name)
+            if record is None:
+                found.append(f"foreign user {name}: deleted")
+                continue
+            now, before = state.render_profile(record), self.profiles[name]
+            what = sorted(k for k in set(before) | set(now) if now.get(k) != before.get(k))
+            if record.profile_hash != self.hashes[name]:
+                what.append("ProfileHash")
+            calls = {e: n - self.writes[name].get(e, 0) for e, n in every.get(name, {}).items()}
+            what += [f"{e} x{n}" for e, n in sorted(calls.items()) if n > 0]
+            if what:
+                found.append(f"foreign user {name}: {', '.join(what)}")
+        return found
 
 
 def code_name(err: BaseException | None) -> str:

@@ -34,7 +34,7 @@ async def db(database_url: str) -> AsyncIterator[Database]:
         await handle.close()
 
 
-def rich_account(account_id: str, request_id: str) -> Account:
+def rich_account(account_id: str) -> Account:
     """Every column type the select reads: text, NULLs, JSON, bytes, booleans, datetimes."""
     return Account(
         id=account_id,
@@ -54,8 +54,6 @@ def rich_account(account_id: str, request_id: str) -> Account:
         vault=StepState.ATTEMPTED,
         vault_id="",
         pending_password_enc=b"\x00\x01sealed\xff",
-        create_request_id=request_id,
-        create_fingerprint="f" * 64,
         usage={"devices": 2, "vault_bytes": 1 << 40, "vaults": [{"id": "v1"}]},
         usage_sync_time=T0 + dt.timedelta(minutes=5, microseconds=7),
         provision_time=None,
@@ -64,7 +62,7 @@ def rich_account(account_id: str, request_id: str) -> Account:
 
 
 async def test_the_fast_path_reads_what_sqlalchemy_reads(db: Database) -> None:
-    stored = [rich_account("acc-1", "req-1"), rich_account("acc-2", "")]
+    stored = [rich_account("acc-1"), rich_account("acc-2")]
     stored[1].usage = None
     stored[1].pending_password_enc = None
     stored[1].failure = None
@@ -81,13 +79,11 @@ async def test_the_fast_path_reads_what_sqlalchemy_reads(db: Database) -> None:
         async with db.read() as conn:
             assert await account_table.get_account(conn, account.id) == account
     async with db.read_one() as conn:
-        assert await account_table.get_by_create_request(conn, "req-1") == stored[0]
         assert await account_table.get_account(conn, "acc-missing") is None
-        assert await account_table.get_by_create_request(conn, "req-missing") is None
 
 
 async def test_inside_a_write_transaction_the_fast_path_sees_its_own_writes(db: Database) -> None:
-    account = rich_account("acc-3", "req-3")
+    account = rich_account("acc-3")
     async with db.transaction() as conn:
         await account_table.insert_account(conn, account)
         assert await account_table.get_account(conn, "acc-3") == account
@@ -98,7 +94,7 @@ async def test_inside_a_write_transaction_the_fast_path_sees_its_own_writes(db: 
 async def test_prepared_writes_store_what_sqlalchemy_reads_back(db: Database) -> None:
     """Insert, optimistic save and events go through the fast path on SQLite; SQLAlchemy's own
     execution reads every column back as written."""
-    account = rich_account("acc-4", "req-4")
+    account = rich_account("acc-4")
     async with db.transaction() as conn:
         await account_table.insert_account(conn, account)
         saved = await account_table.save_account(conn, account, release_lease=True)
@@ -120,19 +116,18 @@ async def test_prepared_writes_store_what_sqlalchemy_reads_back(db: Database) ->
 
 
 async def test_prepared_writes_raise_what_sqlalchemy_raises(db: Database) -> None:
-    account = rich_account("acc-5", "req-5")
+    account = rich_account("acc-5")
     async with db.transaction() as conn:
         await account_table.insert_account(conn, account)
-    with pytest.raises(IntegrityError):  # the same create request id
+    with pytest.raises(IntegrityError):  # the same id
         async with db.transaction() as conn:
-            await account_table.insert_account(conn, rich_account("acc-6", "req-5"))
+            await account_table.insert_account(conn, rich_account("acc-5"))
     async with db.transaction() as conn:
         await account_table.save_account(conn, account)
     with pytest.raises(StaleAccount):  # saved from the version read before the last save
         async with db.transaction() as conn:
             await account_table.save_account(conn, account)
     async with db.read_one() as conn:
-        assert await account_table.get_account(conn, "acc-6") is None
         current = await account_table.get_account(conn, "acc-5")
     assert current is not None
     assert current.version == account.version + 1
@@ -141,7 +136,7 @@ async def test_prepared_writes_raise_what_sqlalchemy_raises(db: Database) -> Non
 async def test_a_save_sets_the_indexed_columns_it_changes_and_the_indexes_follow(db: Database) -> None:
     """On SQLite a save leaves unchanged indexed columns out of its UPDATE: what it changes is
     still written, and lookups through those indexes find the new values."""
-    account = rich_account("acc-7", "req-7")
+    account = rich_account("acc-7")
     async with db.transaction() as conn:
         await account_table.insert_account(conn, account)
         quiet = await account_table.save_account(conn, dataclasses.replace(account, suspend_reason="unpaid"))

@@ -27,6 +27,13 @@ def _fraction(text: str) -> float:
     return value
 
 
+def _count(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError("must not be negative")
+    return value
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.epilog = exits.EPILOG
     parser.add_argument("--target", required=True, help="HOST:PORT of the provisioning service")
@@ -44,6 +51,34 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=_fraction,
         default=0.0,
         help="orders asking for a username an earlier order asked for",
+    )
+    parser.add_argument(
+        "--retries",
+        type=_count,
+        default=3,
+        help="times a caller re-sends an order (same request_id) that met UNAVAILABLE, ABORTED or "
+        "DEADLINE_EXCEEDED, with backoff, as a billing system would (default 3; each is a call)",
+    )
+    parser.add_argument(
+        "--settle-timeout",
+        type=float,
+        default=0.0,
+        metavar="S",
+        help="after the orders, wait up to S seconds for accounts the service's background sweep is "
+        "still finishing (PENDING, or FAILED with limits pending) before verifying (default 0)",
+    )
+    parser.add_argument(
+        "--late-retry",
+        action="store_true",
+        help="after the orders (and --settle-timeout), send every order no call acknowledged once "
+        "more with its request_id, as a billing system's next attempt",
+    )
+    parser.add_argument(
+        "--foreign-fraction",
+        type=_fraction,
+        default=0.0,
+        help="before the run, seed a Comet user under this share of the usernames the run will order "
+        "(simulators, with --simulator-admin); --verify then checks none of them was touched",
     )
     parser.add_argument("--verify", action="store_true", help="check the outcome on the Comet servers")
     parser.add_argument(
@@ -117,6 +152,10 @@ def config_from_args(args: argparse.Namespace) -> LoadTestConfig:
         tls=tls,
         timeout_s=args.timeout,
         seed=args.seed,
+        retries=args.retries,
+        settle_timeout_s=args.settle_timeout,
+        foreign_fraction=args.foreign_fraction,
+        late_retry=args.late_retry,
         progress=progress_wanted(json_output=args.json, disabled=args.no_progress),
     )
 
@@ -137,6 +176,12 @@ async def run_command(args: argparse.Namespace) -> int:
         return _fail(
             "--verify needs Comet credentials (--comet URL with --comet-user/--comet-password, "
             "--comet-config FILE, or --simulator-admin)",
+            exits.USAGE,
+        )
+    if config.foreign_fraction and (not config.simulator_admin or config.duration_s is not None):
+        return _fail(
+            "--foreign-fraction seeds users through simulators under names known in advance: "
+            "it needs --simulator-admin and --accounts",
             exits.USAGE,
         )
     from .loadtest import run_loadtest

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from comet_provisioning.exits import CommandError
+
 OK = 0
 FAILED = 1  # the run ran: an order failed, a duplicate or orphan, a failed verification or clean-up
 USAGE = 2  # bad arguments
@@ -15,9 +17,5 @@ EPILOG = (
 )
 
 
-class LoadTestError(Exception):
+class LoadTestError(CommandError):
     """A run that cannot start or go on: one line for the operator, and its exit code."""
-
-    def __init__(self, message: str, exit_code: int) -> None:
-        super().__init__(message)
-        self.exit_code = exit_code

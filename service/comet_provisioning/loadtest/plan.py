@@ -79,7 +79,7 @@ class Plan:
     def _new_order(self) -> Order:
         index = len(self.orders)
         run = self.settings.run_id
-        username = f"lt{run}{index:06d}"
+        username = planned_username(run, index)
         collides = -1
         if index > 0 and self._rng.random() < self.settings.same_username_fraction:
             collides = self._rng.randrange(index)
@@ -124,6 +124,19 @@ class Plan:
 
 def new_run_id() -> str:
     return uuid.uuid4().hex[:6]
+
+
+def planned_username(run_id: str, index: int) -> str:
+    """The username order `index` of a run asks for (unless it collides with an earlier order)."""
+    return f"lt{run_id}{index:06d}"
+
+
+def foreign_names(run_id: str, accounts: int, fraction: float, seed: int | None) -> list[str]:
+    """`fraction` of the usernames a run of `accounts` orders will ask for, chosen at random: the
+    names a pre-existing Comet user already holds (see foreign.py)."""
+    rng = random.Random(seed)
+    count = round(accounts * fraction)
+    return [planned_username(run_id, index) for index in sorted(rng.sample(range(accounts), count))]
 
 
 def reference_prefix(run_id: str) -> str:

@@ -9,6 +9,7 @@ from typing import Any
 from .cleanup import CleanupReport
 from .plan import Plan
 from .runner import RunResult
+from .settle import Settled
 from .stats import histogram, percentile
 from .verify import Verification
 
@@ -33,6 +34,8 @@ class Summary:
     collisions_renamed: int
     pending: int
     verified: bool
+    retried: int = 0  # calls that were a caller's retry of an order (same request_id)
+    settled: Settled | None = None  # the wait for the service's sweep, if asked for
     verification: Verification | None = None
     cleanup: CleanupReport | None = None
     histogram: list[str] = field(default_factory=list)
@@ -59,11 +62,18 @@ class Summary:
             "collisions": self.collisions,
             "collisions_renamed": self.collisions_renamed,
             "pending": self.pending,
+            "retried": self.retried,
         }
+        if self.settled is not None:
+            out["settle"] = {"waited_s": round(self.settled.waited_s, 2), "unsettled": self.settled.unsettled}
         if self.verification is not None:
             v = self.verification
             out["verification"] = {
                 "failed_orders": v.failed_orders,
+                "acked_not_active": v.acked_not_active,
+                "passwords_not_given": v.passwords_not_given,
+                "passwords_wrong": v.passwords_wrong,
+                "passwords_checked": v.passwords_checked,
                 "not_active_users": v.not_active_users,
                 "unlimited_users": v.unlimited_users,
                 "missing_users": v.missing_users,
@@ -73,6 +83,14 @@ class Summary:
                 "servers_checked": v.servers_checked,
                 "problems": v.problems,
             }
+            if v.foreign is not None:
+                f = v.foreign
+                out["verification"]["foreign"] = {
+                    "seeded": f.seeded,
+                    "checked": f.checked,
+                    "modified": f.modified,
+                    "write_calls": f.write_calls,
+                }
         if self.cleanup is not None:
             c = self.cleanup
             out["cleanup"] = {
@@ -80,6 +98,7 @@ class Summary:
                 "terminated": c.terminated,
                 "failures": dict(c.failures),
                 "left_on_comet": c.left_on_comet,
+                "foreign_modified": c.foreign_modified,
                 "problems": c.problems,
             }
         return out
@@ -88,7 +107,8 @@ class Summary:
         lat = self.latency_ms
         lines = [
             "Summary:",
-            f"  Count:        {self.calls} calls ({self.requested} orders, {self.resent} re-sent)",
+            f"  Count:        {self.calls} calls ({self.requested} orders, {self.resent} re-sent, "
+            f"{self.retried} retried)",
             f"  Total:        {self.elapsed_s:.2f} s",
             f"  Creates/s:    {self.creates_per_s:.2f}",
             f"  Calls/s:      {self.calls_per_s:.2f}",
@@ -123,8 +143,20 @@ class Summary:
                 f"  failed orders {v.failed_orders}, duplicates {v.duplicates}, orphans {v.orphans}, "
                 f"missing users {v.missing_users}, wrong quotas/policy {v.mismatched}, "
                 f"policy group problems {v.policy_problems}",
-                f"  Comet users of accounts not ACTIVE {v.not_active_users}, "
+                f"  generated passwords never handed over {v.passwords_not_given}, "
+                f"not the Comet user's {v.passwords_wrong} (of {v.passwords_checked} compared)",
+                f"  acknowledged orders not ACTIVE {v.acked_not_active}, "
+                f"Comet users of accounts not ACTIVE {v.not_active_users}, "
                 f"of which without the product's limits {v.unlimited_users}",
+                *(
+                    [
+                        f"  foreign Comet users (there before, no account's) {v.foreign.checked}, "
+                        f"of them seeded {v.foreign.seeded}; modified {v.foreign.modified}, "
+                        f"calls that change a user aimed at them {v.foreign.write_calls}"
+                    ]
+                    if v.foreign is not None
+                    else []
+                ),
                 *(f"  - {p}" for p in v.problems),
             ]
         if self.cleanup is not None:
@@ -135,6 +167,11 @@ class Summary:
                 f"Cleanup: terminated {c.terminated} of {c.accounts} accounts of this run: "
                 + ("OK" if c.clean else "FAILED"),
                 f"  Comet users of the run left on the servers: {left}",
+                *(
+                    [f"  foreign Comet users changed or deleted by then: {c.foreign_modified}"]
+                    if c.foreign_modified is not None
+                    else []
+                ),
                 *(f"  [{reason}] {n}" for reason, n in c.failures.most_common()),
                 *(f"  - {p}" for p in c.problems),
             ]
@@ -142,7 +179,11 @@ class Summary:
 
 
 def summarize(
-    plan: Plan, result: RunResult, verification: Verification | None, cleanup: CleanupReport | None = None
+    plan: Plan,
+    result: RunResult,
+    verification: Verification | None,
+    cleanup: CleanupReport | None = None,
+    settled: Settled | None = None,
 ) -> Summary:
     records = result.records
     by_order: dict[int, list[Any]] = defaultdict(list)
@@ -158,10 +199,12 @@ def summarize(
             succeeded += 1
             pending += any(r.status == "ACCOUNT_STATUS_PENDING" for r in ok[:1])
     originals = {r.order_index: r for r in records if not r.duplicate and r.code == "OK"}
-    resent = [r for r in records if r.duplicate]
+    resent = [r for r in records if r.duplicate and r.attempt == 0]
+    # A re-send's outcome is its last attempt (records of one call are appended in order).
+    resend_outcome = {r.order_index: r for r in records if r.duplicate}
     consistent = sum(
         1
-        for r in resent
+        for r in resend_outcome.values()
         if r.code == "OK"
         and r.order_index in originals
         and originals[r.order_index].account_id == r.account_id
@@ -202,6 +245,8 @@ def summarize(
         collisions_renamed=renamed,
         pending=pending,
         verified=bool(verification is not None and verification.verified),
+        retried=sum(1 for r in records if r.attempt > 0),
+        settled=settled,
         verification=verification,
         cleanup=cleanup,
         histogram=histogram(latencies),

@@ -1,25 +1,26 @@
 """`--verify`: checks the load's outcome on the Comet servers themselves, through their admin API.
 
-- every successful create is exactly one account (one per order, whatever the re-sends) and one
-  Comet user on the account's server, holding the ordered quotas and the product's policy, with
-  exactly one Comet storage vault when the product requests one;
+- every successful create is exactly one account (one per order, whatever the re-sends and
+  retries), still ACTIVE, and one Comet user on the account's server, holding the ordered quotas
+  and the product's policy, with exactly one Comet storage vault when the product requests one;
 - no Comet user appeared during the run that no account points at (an orphan): users on the server
   afterwards, minus those there before the run, minus every account's username on that server;
 - the product's auto-created policy group exists exactly once on each server the run used;
 - every order succeeded, and every Comet user created during the run belongs to an ACTIVE account:
   a user whose account failed or is still pending is reported, and flagged as having no limits
   when its devices, quotas or policy are not the product's (an unlimited backup account nobody
-  bills) unless it is suspended.
+  bills) unless it is suspended;
+- every Comet user that was there before the run and that no account pointed at is unchanged
+  (foreign.py).
 
 The service never returns Comet admin passwords, so the credentials come from the caller
 (`--comet URL --comet-user U --comet-password P`, or `--comet-config FILE`), matched to the
-registered servers by base URL.
+registered servers by base URL, or from a throwaway admin on simulators (`--simulator-admin`).
 """
 
 from __future__ import annotations
 
 import contextlib
-import secrets
 from collections import Counter, defaultdict
 from collections.abc import AsyncIterator, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -32,8 +33,10 @@ from comet_provisioning.comet import CometClient, CometServerConfig
 from comet_provisioning.core.accounts.profile import COMET_STORAGE_VAULT_TYPE, created_policy_id
 
 from .credentials import CometCredentials, normalize_url
+from .foreign import ForeignBaseline, ForeignCheck, check_foreign
 from .plan import Order, reference_prefix
 from .runner import CallRecord
+from .simcontrol import SimControl
 
 GIB, TIB = 1024**3, 1024**4
 # The original module's option keys and what one unit of each is in Comet's terms.
@@ -58,13 +61,26 @@ class Verification:
     mismatched: int = 0
     policy_problems: int = 0
     failed_orders: int = 0
+    # Orders answered OK whose account is not ACTIVE when checked (a lost acknowledged order).
+    acked_not_active: int = 0
+    # Acknowledged orders (placed without a password) that no reply handed a generated one, and,
+    # on simulators, those whose password is not the Comet user's.
+    passwords_not_given: int = 0
+    passwords_wrong: int = 0
+    passwords_checked: int = 0
     # Comet users created during the run whose account is not ACTIVE, and those of them without
     # the product's limits (and not suspended).
     not_active_users: int = 0
     unlimited_users: int = 0
     checked_users: int = 0
     servers_checked: int = 0
+    # Comet users that were there before the run and no account pointed at: untouched?
+    foreign: ForeignCheck | None = None
     problems: list[str] = field(default_factory=list)
+
+    @property
+    def foreign_modified(self) -> int:
+        return self.foreign.modified if self.foreign is not None else 0
 
     def problem(self, text: str) -> None:
         if len(self.problems) < MAX_PROBLEMS_SHOWN:
@@ -188,32 +204,9 @@ async def comet_clients(
             await comet.aclose()
 
 
-async def simulator_credentials(servers: Iterable[servers_pb2.Server], run_id: str) -> list[CometCredentials]:
-    """For servers that are Comet Server simulators (the demo's, CI's): a throwaway admin for this
-    run, added through the simulator's control API (`POST /__sim__/seed`), since the service keeps
-    the registered admin password to itself. Servers that are not simulators are skipped."""
-    import aiohttp
-
-    found = []
-    password = secrets.token_urlsafe(18)
-    username = f"loadtest-verify-{run_id}"
-    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as session:
-        for server in servers:
-            url = f"{server.base_url.rstrip('/')}/__sim__/seed"
-            try:
-                async with session.post(
-                    url, json={"admins": [{"username": username, "password": password}]}
-                ) as reply:
-                    if reply.status != 200:
-                        continue
-            except (aiohttp.ClientError, TimeoutError):
-                continue
-            found.append(CometCredentials(server.base_url, username, password))
-    return found
-
-
-async def snapshot_users(comets: Mapping[str, CometClient]) -> dict[str, set[str]]:
-    return {server_id: set(await comet.list_users()) for server_id, comet in comets.items()}
+async def snapshot_profiles(comets: Mapping[str, CometClient]) -> dict[str, dict[str, Any]]:
+    """server -> user -> profile, as list-users-full answers."""
+    return {server_id: await comet.list_users_full() for server_id, comet in comets.items()}
 
 
 async def verify(
@@ -224,8 +217,16 @@ async def verify(
     comets: Mapping[str, CometClient],
     before: Mapping[str, set[str]],
     run_id: str,
+    *,
+    foreign: ForeignBaseline | None = None,
+    control: SimControl | None = None,
+    passwords: Mapping[int, str] | None = None,
 ) -> Verification:
+    """`before`: server -> the users there before the run; `foreign`: those of them no account
+    pointed at, as they were (compared now); `passwords`: order -> the generated password a reply
+    gave the caller (the orders carried none)."""
     report = Verification()
+    comet_passwords = {sid: await control.passwords(sid) for sid in control.urls} if control else {}
     prefix = reference_prefix(run_id)
     accounts = [a async for a in client.list_accounts(page_size=500)]
     tracked: dict[str, set[str]] = defaultdict(set)
@@ -243,9 +244,12 @@ async def verify(
             duplicated.add(order.index)
             report.problem(f"order {order.index}: {per_reference[order.reference]} accounts")
     answered: dict[int, set[str]] = defaultdict(set)
+    acked_active: set[int] = set()  # orders answered with an ACTIVE account (not a manual order)
     for record in records:
         if record.code == "OK":
             answered[record.order_index].add(record.account_id)
+            if record.status == "ACCOUNT_STATUS_ACTIVE":
+                acked_active.add(record.order_index)
     for index, ids in answered.items():
         if len(ids) > 1:
             duplicated.add(index)
@@ -269,6 +273,11 @@ async def verify(
                 report.problem(f"order {index}: account {account_id} not listed by the service")
                 continue
             if account.status != accounts_pb2.ACCOUNT_STATUS_ACTIVE:
+                if index not in acked_active:
+                    continue  # an order for manual acceptance: PENDING until an operator's go
+                report.acked_not_active += 1
+                status = accounts_pb2.AccountStatus.Name(account.status).removeprefix("ACCOUNT_STATUS_")
+                report.problem(f"order {index}: acknowledged, but account {account_id} is {status}")
                 continue
             used_servers.add(account.server_id)
             if account.server_id not in profiles:
@@ -285,6 +294,8 @@ async def verify(
             if wrong:
                 report.mismatched += 1
                 report.problem(f"order {index} ({account.username}): " + "; ".join(wrong))
+            if passwords is not None:
+                check_password(report, index, account, passwords.get(index, ""), comet_passwords)
 
     # Users created during the run whose account is not ACTIVE: failed or unfinished orders.
     check_unfinished(report, product, orders, run_accounts, profiles, before)
@@ -295,6 +306,11 @@ async def verify(
         report.orphans += len(orphans)
         for name in orphans[:5]:
             report.problem(f"orphan Comet user {name!r} on {server_id}")
+
+    if foreign is not None:
+        report.foreign = await check_foreign(foreign, profiles, control)
+        for text in report.foreign.problems:
+            report.problem(text)
 
     # The product's policy group: once per server.
     want_policy = expected_for(product, orders[0]).policy_id if orders else ""
@@ -315,6 +331,10 @@ async def verify(
 
     report.verified = not (
         report.failed_orders
+        or report.acked_not_active
+        or report.passwords_not_given
+        or report.passwords_wrong
+        or report.foreign_modified
         or report.not_active_users
         or report.unlimited_users
         or report.duplicates
@@ -324,6 +344,28 @@ async def verify(
         or report.policy_problems
     )
     return report
+
+
+def check_password(
+    report: Verification,
+    index: int,
+    account: accounts_pb2.Account,
+    given: str,
+    comet_passwords: Mapping[str, Mapping[str, str]],
+) -> None:
+    """An order placed without a password: some reply must have handed the generated one over,
+    and (on simulators, which can tell) it must be the Comet user's."""
+    if not given:
+        report.passwords_not_given += 1
+        report.problem(f"order {index} ({account.username}): no reply carried its generated password")
+        return
+    known = comet_passwords.get(account.server_id)
+    if known is None:
+        return
+    report.passwords_checked += 1
+    if known.get(account.username) != given:
+        report.passwords_wrong += 1
+        report.problem(f"order {index} ({account.username}): the password given is not the Comet user's")
 
 
 def check_unfinished(

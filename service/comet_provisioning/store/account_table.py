@@ -30,7 +30,6 @@ from comet_provisioning.core.accounts.model import (
     UsernameTaken,
 )
 from comet_provisioning.core.accounts.repository import LeaseClaim, UsageReading
-from comet_provisioning.core.request_records import RequestIdTaken
 
 from .database import InlineConnection
 from .prepared import PreparedSelect, PreparedWrite
@@ -61,10 +60,8 @@ def _values(account: Account) -> dict[str, Any]:
         "add_user_state": account.add_user.value,
         "vault_state": account.vault.value,
         "vault_id": account.vault_id,
-        "create_fingerprint": account.create_fingerprint,
         "options": dict(account.options),
         "username": account.username or None,
-        "create_request_id": account.create_request_id or None,
         "provision_requested": account.provision_requested,
         "password_generated": account.password_generated,
         "pending_password_enc": account.pending_password_enc,
@@ -114,8 +111,6 @@ def _account(m: Mapping[Any, Any]) -> Account:
         vault=StepState(m["vault_state"]),
         vault_id=m["vault_id"],
         pending_password_enc=bytes(m["pending_password_enc"]) if m["pending_password_enc"] else None,
-        create_request_id=m["create_request_id"] or "",
-        create_fingerprint=m["create_fingerprint"],
         usage=m["usage"],
         usage_sync_time=m["usage_sync_time"],
         provision_time=m["provision_time"],
@@ -143,11 +138,6 @@ _INSERT = PreparedWrite(insert(accounts))
 # The two lookups on hot paths (every account RPC; every create's idempotency check) skip
 # SQLAlchemy's per-call execution work on SQLite (see prepared.py).
 _BY_ID = PreparedSelect(select(*_COLUMNS).where(accounts.c.id == bindparam("account_id")))
-
-
-_BY_CREATE_REQUEST = PreparedSelect(
-    select(*_COLUMNS).where(accounts.c.create_request_id == bindparam("request_id"))
-)
 
 
 _SAVE = PreparedWrite(
@@ -185,11 +175,6 @@ async def insert_account(
 
 async def get_account(conn: AsyncConnection, account_id: str) -> Account | None:
     row = await _BY_ID.first(conn, {"account_id": account_id})
-    return _account(row) if row is not None else None
-
-
-async def get_by_create_request(conn: AsyncConnection, request_id: str) -> Account | None:
-    row = await _BY_CREATE_REQUEST.first(conn, {"request_id": request_id})
     return _account(row) if row is not None else None
 
 
@@ -345,9 +330,6 @@ class SqlAccounts:
     async def get(self, account_id: str) -> Account | None:
         return await get_account(self._conn, account_id)
 
-    async def by_create_request(self, request_id: str) -> Account | None:
-        return await get_by_create_request(self._conn, request_id)
-
     async def add(self, account: Account, *, lease: LeaseClaim | None = None) -> None:
         try:
             await insert_account(
@@ -393,11 +375,8 @@ class SqlAccounts:
 
 
 def _conflict(exc: IntegrityError, account: Account) -> Exception:
-    """Which unique rule the row broke: the create request id, or the username on its server
-    (the only two unique indexes an account row has besides its id)."""
-    text = str(exc.orig).lower()
-    if "create_request_id" in text:
-        return RequestIdTaken(account.create_request_id)
-    if "username" in text:
+    """The unique rule an account row can break besides its id: its username is held by another
+    live account on its server."""
+    if "username" in str(exc.orig).lower():
         return UsernameTaken(account.server_id, account.username)
     return exc

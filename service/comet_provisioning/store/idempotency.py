@@ -5,16 +5,27 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import delete, insert, select
+from sqlalchemy import bindparam, delete, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from comet_provisioning.core.request_records import RequestIdTaken, StoredResponse
 
+from .prepared import PreparedSelect, PreparedWrite
 from .schema import idempotency_keys
 from .types import utcnow
 
 __all__ = ["SqlRequestRecords"]
+
+# The create path looks a request id up and records one on every order: both statements are
+# prepared once (store/prepared.py), which the create's CPU shows.
+_LOOKUP = PreparedSelect(
+    select(idempotency_keys.c.fingerprint, idempotency_keys.c.response).where(
+        idempotency_keys.c.method == bindparam("method"),
+        idempotency_keys.c.request_id == bindparam("request_id"),
+    )
+)
+_REMEMBER = PreparedWrite(insert(idempotency_keys))
 
 
 class SqlRequestRecords:
@@ -26,26 +37,19 @@ class SqlRequestRecords:
         self._conn = conn
 
     async def lookup(self, method: str, request_id: str) -> StoredResponse | None:
-        row = (
-            await self._conn.execute(
-                select(idempotency_keys.c.fingerprint, idempotency_keys.c.response).where(
-                    idempotency_keys.c.method == method, idempotency_keys.c.request_id == request_id
-                )
-            )
-        ).first()
-        return None if row is None else StoredResponse(row.fingerprint, bytes(row.response))
+        row = await _LOOKUP.first(self._conn, {"method": method, "request_id": request_id})
+        return None if row is None else StoredResponse(row["fingerprint"], bytes(row["response"]))
 
     async def remember(self, method: str, request_id: str, fingerprint: str, response: bytes) -> None:
+        row = {
+            "method": method,
+            "request_id": request_id,
+            "fingerprint": fingerprint,
+            "response": response,
+            "create_time": utcnow(),
+        }
         try:
-            await self._conn.execute(
-                insert(idempotency_keys).values(
-                    method=method,
-                    request_id=request_id,
-                    fingerprint=fingerprint,
-                    response=response,
-                    create_time=utcnow(),
-                )
-            )
+            await _REMEMBER.execute(self._conn, [row])
         except IntegrityError as exc:
             raise RequestIdTaken(request_id) from exc
 

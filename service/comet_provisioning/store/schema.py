@@ -152,11 +152,9 @@ accounts = Table(
     Column("add_user_state", String(16), nullable=False, server_default=""),
     Column("vault_state", String(16), nullable=False, server_default=""),
     Column("vault_id", String(200), nullable=False, server_default=""),
-    Column("create_fingerprint", String(64), nullable=False, server_default=""),
     Column("options", JSON, nullable=True),
     # Unique per server among live accounts (partial index uq_accounts_server_id_username).
     Column("username", String(100), nullable=True),
-    Column("create_request_id", String(200), nullable=True),
     Column("provision_requested", Boolean, nullable=False, server_default=false()),
     Column("password_generated", Boolean, nullable=False, server_default=false()),
     # The password until add-user is confirmed (AES-GCM, bound to the account id); then erased.
@@ -184,7 +182,6 @@ accounts = Table(
     Column("provision_deadline", UTCDateTime, nullable=True),
     # A generated password stays sealed until a reply carried it, at most until this time.
     Column("generated_password_expire_time", UTCDateTime, nullable=True),
-    Index("uq_accounts_create_request_id", "create_request_id", unique=True),
     Index(
         "uq_accounts_server_id_username",
         "server_id",

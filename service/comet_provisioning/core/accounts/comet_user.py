@@ -17,7 +17,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Awaitable, Callable
 
-from comet_provisioning.comet import CometClient, CometError, CometUserNotFound
+from comet_provisioning.comet import CometClient, CometError, CometTimeout, CometUserNotFound
 from comet_provisioning.core.accounts.model import Account, LimitsState, Origin, StepState
 from comet_provisioning.core.comet_errors import to_service_error
 from comet_provisioning.core.errors import ErrorKind, ServiceError
@@ -47,6 +47,8 @@ class NameTaken(Exception):
 class Run:
     """What one provisioning run learned that the stored journal does not say yet."""
 
+    # The account as this run last saved or changed it: what a failure is recorded on.
+    account: Account
     # This run's placement marked add-user ATTEMPTED (no earlier run may have sent it).
     placed_now: bool = False
     # An add-user of this run may have reached Comet.
@@ -59,6 +61,18 @@ def window(account: Account) -> AttemptWindow | None:
     if account.add_user_window_start_ms is None or account.add_user_window_end_ms is None:
         return None
     return AttemptWindow(account.add_user_window_start_ms, account.add_user_window_end_ms)
+
+
+def _outcome_known(account: Account, client: CometClient, err: CometError) -> Account:
+    """add-user failed now: the window closes at this moment, so a user someone else creates
+    after it is not taken for this account's. Only a timeout leaves the request possibly still
+    running on Comet (a proxy's 504, the client giving up): then it stays open for the longest a
+    call can take."""
+    now_ms = client.comet_now_ms()
+    still_running = isinstance(err, CometTimeout) or err.http_status == 504
+    end = now_ms + max_call_ms(client) if still_running else now_ms
+    start = account.add_user_window_start_ms
+    return dataclasses.replace(account, add_user_window_end_ms=end if start is not None else None)
 
 
 def no_attempt(account: Account) -> Account:
@@ -116,19 +130,23 @@ class CometUsers:
         self._save = save
         self._password = password
 
-    async def ensure(self, account: Account, product: Product, journal: Journal, run: Run) -> Account:
-        """The account's Comet user exists afterwards and is provably its own."""
+    async def ensure(self, product: Product, journal: Journal, run: Run) -> Account:
+        """The run's account has its Comet user afterwards, provably its own (`run.account`
+        follows every change, so a failure is recorded on what this run knows)."""
         excluded: set[str] = set()
+        account = run.account
         base = usernames.base_username(
             account.requested_username, account.customer.email, account.customer.first_name, account.id
         )
         unavailable: ServiceError | None = None
         for _ in range(MAX_NAME_ATTEMPTS):
+            account = run.account
             if account.add_user is StepState.DONE:
-                return owned(account)
+                run.account = owned(account)
+                return run.account
             if account.add_user is StepState.NOT_STARTED:
                 try:
-                    account = await self._choice.place(
+                    run.account = await self._choice.place(
                         account, product, journal, excluded, name=account.username or base
                     )
                 except ServiceError as err:
@@ -136,28 +154,31 @@ class CometUsers:
                         raise unavailable from err  # every other server is full: report the outage
                     raise
                 run.placed_now = True
-            client = await self._clients.client(account.server_id)
+            client = await self._clients.client(run.account.server_id)
             try:
                 if product.policy_group_mode == "CREATE_NEW":
-                    await self._policies.ensure(account.server_id, product, client, journal)
+                    await self._policies.ensure(run.account.server_id, product, client, journal)
                 if not run.placed_now:
                     # An earlier run marked add-user: it may have created the user. Comet decides.
-                    verdict = await settle(client, account, journal)
+                    verdict = await settle(client, run.account, journal)
                     if verdict is Ownership.OURS:
-                        return owned(account)
+                        run.account = owned(run.account)
+                        return run.account
                     if verdict is not None:
-                        raise NameTaken(account.username)
-                if not run.placed_now or account.add_user_window_start_ms is None:
-                    account = await self._mark_attempt(account, client, journal)
-                return await self._add_user(account, product, client, journal, run)
+                        raise NameTaken(run.account.username)
+                if not run.placed_now or run.account.add_user_window_start_ms is None:
+                    run.account = await self._mark_attempt(run.account, client, journal)
+                return await self._add_user(product, client, journal, run)
             except NameTaken:
-                journal.note("choose_username", "SUCCEEDED", f"{account.username} belongs to another user")
-                account = await self._save(no_attempt(account), journal)
-                account = dataclasses.replace(account, username=usernames.with_suffix(base))
+                name = run.account.username
+                journal.note("choose_username", "SUCCEEDED", f"{name} belongs to another user")
+                saved = await self._save(no_attempt(run.account), journal)
+                run.account = dataclasses.replace(saved, username=usernames.with_suffix(base))
                 run.placed_now = run.sent = False
             except CometError as err:
-                service_error = to_service_error(err, account.server_id)
-                service_error.metadata["account_id"] = account.id
+                server_id = run.account.server_id
+                service_error = to_service_error(err, server_id)
+                service_error.metadata["account_id"] = run.account.id
                 if (
                     not run.placed_now
                     or run.sent
@@ -167,24 +188,21 @@ class CometUsers:
                     raise service_error from err
                 # add-user provably never reached Comet: the account may still move.
                 unavailable = service_error
-                journal.note("failover", "SUCCEEDED", f"server {account.server_id} unavailable: {err.kind}")
-                excluded.add(account.server_id)
-                account = await self._save(no_attempt(account), journal)
+                journal.note("failover", "SUCCEEDED", f"server {server_id} unavailable: {err.kind}")
+                excluded.add(server_id)
+                run.account = await self._save(no_attempt(run.account), journal)
                 run.placed_now = False
         raise ServiceError(
             ErrorKind.ABORTED,
             "USERNAME_UNAVAILABLE",
             "could not find a free Comet username; retry",
-            metadata={"account_id": account.id},
+            metadata={"account_id": run.account.id},
         )
 
-    async def _add_user(
-        self, account: Account, product: Product, client: CometClient, journal: Journal, run: Run
-    ) -> Account:
+    async def _add_user(self, product: Product, client: CometClient, journal: Journal, run: Run) -> Account:
         """Sends add-user once for this attempt; an outcome other than success is settled by
         Comet's state. Raises NameTaken when the name turns out to be someone else's."""
-        if not run.placed_now or account.add_user_window_start_ms is None:
-            account = await self._mark_attempt(account, client, journal)
+        account = run.account
         try:
             with journal.step("add_user", "add-user"):
                 await client.add_user(
@@ -196,17 +214,20 @@ class CometUsers:
             if not err.reached_server:
                 raise  # provably never sent: nothing on Comet changed
             run.sent = True
+            run.account = account = _outcome_known(account, client, err)
             # A reply from Comet itself (not a proxy's page, not a lost reply) that is not a
             # transient failure: the call was processed and refused.
             refused = err.api_status is not None and not err.retryable
             verdict = await settle(client, account, journal, refused=refused)
             if verdict is Ownership.OURS:
-                return owned(account)
+                run.account = owned(account)
+                return run.account
             if verdict is not None:
                 raise NameTaken(account.username) from err
             raise  # no such user: the call did not take effect (yet); retried or failed on its merits
         run.sent = run.created = True
-        return owned(account)
+        run.account = owned(account)
+        return run.account
 
     async def _mark_attempt(self, account: Account, client: CometClient, journal: Journal) -> Account:
         """Writes the attempt window before add-user goes out: the start of the first attempt for

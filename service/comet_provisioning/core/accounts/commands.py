@@ -10,8 +10,9 @@ ever written when this service created them or an operator imported them.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
 from comet_provisioning.comet import CometUserNotFound
@@ -60,6 +61,15 @@ class AccountCommands:
             raise wrong_status(account, operation)
         return account
 
+    @contextlib.asynccontextmanager
+    async def _logged(self, journal: Journal) -> AsyncIterator[None]:
+        """A command that fails still leaves its steps, the failed one included, in the log."""
+        try:
+            yield
+        except Exception:
+            await self._provisioner.log_failure(journal)
+            raise
+
     async def _save(self, held: HeldAccount, account: Account, journal: Journal) -> Account:
         """The command's last write, which also ends its lease."""
         return await self._provisioner.save(account, journal, held=held)
@@ -76,9 +86,7 @@ class AccountCommands:
         if account.status is Status.TERMINATED:
             raise wrong_status(account, operation)
         if account.status in _LIVE:
-            journal = Journal(account.id, operation, request_id)
-            account, password = await self._provisioner.hand_over_password(account, journal)
-            return ProvisionResult(account, password)
+            return ProvisionResult(account, self._provisioner.sealed_password(account))
         product = await self._products.fresh(account.product_id)
         if operation == "provision" and (not account.provision_requested or account.status is Status.FAILED):
             # An operator's go: a FAILED account gets a fresh retry deadline.
@@ -111,8 +119,9 @@ class AccountCommands:
         violations.raise_if_any()
         account = await self._account(held, "suspend", _LIVE)
         journal = Journal(account.id, "suspend", request_id)
-        # Also when already SUSPENDED here: Comet may have been changed by hand since.
-        await self._set_suspended(account, True, journal)
+        async with self._logged(journal):
+            # Also when already SUSPENDED here: Comet may have been changed by hand since.
+            await self._set_suspended(account, True, journal)
         suspended = dataclasses.replace(
             account, status=Status.SUSPENDED, suspend_reason=reason or account.suspend_reason
         )
@@ -121,7 +130,8 @@ class AccountCommands:
     async def unsuspend(self, held: HeldAccount, request_id: str) -> Account:
         account = await self._account(held, "unsuspend", _LIVE)
         journal = Journal(account.id, "unsuspend", request_id)
-        await self._set_suspended(account, False, journal)
+        async with self._logged(journal):
+            await self._set_suspended(account, False, journal)
         return await self._save(
             held, dataclasses.replace(account, status=Status.ACTIVE, suspend_reason=""), journal
         )
@@ -150,15 +160,16 @@ class AccountCommands:
         if account.status is Status.TERMINATED:
             return account
         journal = Journal(account.id, "terminate", request_id)
-        if account.add_user is StepState.ATTEMPTED and account.username and account.server_id:
-            # add-user's outcome was never settled: delete only a user provably this account's.
-            client = await account_client(self._clients, account)
-            verdict = await comet_call(account, lambda: settle(client, account, journal))
-            account = owned(account) if verdict is Ownership.OURS else no_attempt(account)
-        if account.owns_comet_user and account.username and account.server_id:
-            await self._delete_user(account, journal, uninstall=uninstall, remove_config=remove_config)
-        else:
-            journal.note("delete_user", "SKIPPED", "no Comet user of this account exists")
+        async with self._logged(journal):
+            if account.add_user is StepState.ATTEMPTED and account.username and account.server_id:
+                # add-user's outcome was never settled: delete only a user provably this account's.
+                client = await account_client(self._clients, account)
+                verdict = await comet_call(account, lambda: settle(client, account, journal))
+                account = owned(account) if verdict is Ownership.OURS else no_attempt(account)
+            if account.owns_comet_user and account.username and account.server_id:
+                await self._delete_user(account, journal, uninstall=uninstall, remove_config=remove_config)
+            else:
+                journal.note("delete_user", "SKIPPED", "no Comet user of this account exists")
         terminated = dataclasses.replace(
             account,
             status=Status.TERMINATED,
@@ -196,9 +207,10 @@ class AccountCommands:
         violations.raise_if_any()
         account = await self._account(held, "change_password", _LIVE)
         journal = Journal(account.id, "change_password", request_id)
-        client = await account_client(self._clients, account)
-        with journal.step("reset_password", "reset-user-password"):
-            await comet_call(account, lambda: client.reset_user_password(account.username, new_password))
+        async with self._logged(journal):
+            client = await account_client(self._clients, account)
+            with journal.step("reset_password", "reset-user-password"):
+                await comet_call(account, lambda: client.reset_user_password(account.username, new_password))
         return await self._save(held, account, journal)
 
     async def change_package(
@@ -225,7 +237,8 @@ class AccountCommands:
         journal = Journal(account.id, "change_package", request_id)
         changed = dataclasses.replace(account, product_id=product.id, options=quantities)
         if account.status in _LIVE:
-            await self._provisioner.apply_quotas(changed, product, journal)
+            async with self._logged(journal):
+                await self._provisioner.apply_quotas(changed, product, journal)
         else:
             journal.note("apply_quotas", "SKIPPED", "applied when the account is provisioned")
         return await self._save(held, changed, journal)

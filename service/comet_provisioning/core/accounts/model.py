@@ -84,8 +84,6 @@ class Account:
     vault: StepState = StepState.NOT_STARTED
     vault_id: str = ""
     pending_password_enc: bytes | None = field(default=None, repr=False)
-    create_request_id: str = ""
-    create_fingerprint: str = ""
     usage: dict[str, Any] | None = None
     usage_sync_time: dt.datetime | None = None
     provision_time: dt.datetime | None = None

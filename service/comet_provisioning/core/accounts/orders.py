@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hmac
 import uuid
 
 from comet_provisioning.core.catalog import resolve_quantities
@@ -21,7 +20,7 @@ from comet_provisioning.core.errors import ErrorKind, ServiceError, Violations
 from comet_provisioning.core.models import Product
 from comet_provisioning.core.request_ids import RequestIds
 from comet_provisioning.core.request_records import RequestIdTaken
-from comet_provisioning.core.unit_of_work import Store
+from comet_provisioning.core.unit_of_work import Store, UnitOfWork
 
 from .commands import AccountCommands
 from .errors import deadline_passed
@@ -78,30 +77,40 @@ class Orders:
         self._request_ids.check(request_id)
         try:
             async with asyncio.timeout(timeout_s):
-                if request_id:
-                    existing = await self._by_request(request_id)
-                    if existing is not None:
-                        return await self._again(_same_order(existing, fingerprint, request_id))
-                account = self._new_account(order, product, quantities, request_id, fingerprint)
+                done = await self._request_ids.replay(CREATE_METHOD, request_id, fingerprint)
+                if done is not None:
+                    return await self._again(done.decode(), request_id)
+                account = self._new_account(order, product, quantities)
                 try:
-                    return await self._record(account, product, request_id)
+                    return await self._record(account, product, request_id, fingerprint)
                 except RequestIdTaken:  # a concurrent twin with the same request id won
-                    existing = await self._by_request(request_id)
-                    assert existing is not None
-                    return await self._again(_same_order(existing, fingerprint, request_id))
+                    done = await self._request_ids.replay(CREATE_METHOD, request_id, fingerprint)
+                    assert done is not None
+                    return await self._again(done.decode(), request_id)
         except TimeoutError as exc:
             raise deadline_passed("") from exc
 
-    async def _record(self, account: Account, product: Product, request_id: str) -> ProvisionResult:
+    async def _record(
+        self, account: Account, product: Product, request_id: str, fingerprint: str
+    ) -> ProvisionResult:
+        """The order's request id is recorded with its first write; the record's response is the
+        account id (the reply itself may carry a generated password, which is never kept)."""
         journal = Journal(account.id, "create", request_id)
         journal.note("record_order", "SUCCEEDED", f"product {product.id}")
+
+        async def record(uow: UnitOfWork) -> None:
+            await self._request_ids.record(uow, CREATE_METHOD, request_id, fingerprint, account.id.encode())
+
         if not account.provision_requested:  # manual acceptance: record only
             async with self._store.write() as uow:
                 await uow.accounts.add(account)
                 await uow.events.add(journal.take())
+                await record(uow)
             return ProvisionResult(account)
         async with self._guard.hold(account.id, claimed=True) as held:
-            placed = await self._provisioner.record_and_place(account, product, journal, self._guard.claim())
+            placed = await self._provisioner.record_and_place(
+                account, product, journal, self._guard.claim(), record
+            )
             async with contextlib.AsyncExitStack() as stack:
                 try:
                     await stack.enter_async_context(self._exclusive.slot(placed.server_id))
@@ -114,19 +123,15 @@ class Orders:
                 return await self._provisioner.provision(placed, product, journal, held=held, placed_now=True)
         raise AssertionError("unreachable")  # pragma: no cover - for the type checker
 
-    async def _again(self, account: Account) -> ProvisionResult:
+    async def _again(self, account_id: str, request_id: str) -> ProvisionResult:
         """A repeated order: waits for a run in progress, then answers with the account, resuming
         it (at once, whatever its retry schedule says) if its provisioning is unfinished."""
-        async with self._guard.hold(account.id) as held:
-            current = await self._queries.load(account.id)
+        async with self._guard.hold(account_id) as held:
+            current = await self._queries.load(account_id)
             unfinished = current.status in (Status.PENDING, Status.FAILED) and current.provision_requested
             if unfinished or current.status in (Status.ACTIVE, Status.SUSPENDED):
-                return await self._commands.provision(held, current.create_request_id, operation="create")
+                return await self._commands.provision(held, request_id, operation="create")
             return ProvisionResult(current)
-
-    async def _by_request(self, request_id: str) -> Account | None:
-        async with self._store.read_one() as uow:
-            return await uow.accounts.by_create_request(request_id)
 
     async def _product_for(self, order: Order) -> Product:
         try:
@@ -141,9 +146,7 @@ class Orders:
                 ) from err
             raise
 
-    def _new_account(
-        self, order: Order, product: Product, quantities: dict[str, int], request_id: str, fingerprint: str
-    ) -> Account:
+    def _new_account(self, order: Order, product: Product, quantities: dict[str, int]) -> Account:
         now = self._clock.now()
         account_id = uuid.uuid4().hex
         return Account(
@@ -159,12 +162,4 @@ class Orders:
             pending_password_enc=(
                 self._provisioner.seal_password(account_id, order.password) if order.password else None
             ),
-            create_request_id=request_id,
-            create_fingerprint=fingerprint if request_id else "",
         )
-
-
-def _same_order(existing: Account, fingerprint: str, request_id: str) -> Account:
-    if not hmac.compare_digest(existing.create_fingerprint, fingerprint):
-        raise RequestIds.reused("CreateAccount", request_id)
-    return existing

@@ -30,16 +30,19 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import functools
 import logging
 import secrets
+from collections.abc import Awaitable, Callable
 from typing import Any
 
-from comet_provisioning.comet import CometClient, CometError
+from comet_provisioning.comet import CometClient, CometError, CometHashConflict, ProfileAndHash
+from comet_provisioning.comet.models import RequestedVault, UpdatedProfile
 from comet_provisioning.core.clock import Clock, SystemClock
-from comet_provisioning.core.errors import ServiceError
+from comet_provisioning.core.errors import ErrorKind, ServiceError
 from comet_provisioning.core.models import Product
 from comet_provisioning.core.secrets import open_account_password
-from comet_provisioning.core.unit_of_work import Store
+from comet_provisioning.core.unit_of_work import Store, UnitOfWork
 from comet_provisioning.crypto import SecretBox
 
 from .comet_calls import account_client, comet_call
@@ -58,7 +61,8 @@ from .server_choice import ServerChoice
 
 log = logging.getLogger("comet_provisioning.accounts")
 
-DEFAULT_PASSWORD_RETENTION = dt.timedelta(days=7)
+DEFAULT_PASSWORD_RETENTION = dt.timedelta(days=1)
+_MAX_VAULT_CHECKS = 3
 
 
 @dataclasses.dataclass
@@ -100,6 +104,13 @@ class Provisioner:
             held.lease_ended_by_write()
         return saved
 
+    async def log_failure(self, journal: Journal) -> None:
+        """The steps of an operation that failed: the log has every step and its outcome."""
+        events = journal.take()
+        if events:
+            async with self._store.write() as uow:
+                await uow.events.add(events)
+
     def seal_password(self, account_id: str, password: str) -> bytes:
         return self._box.encrypt(password, bound_to=f"account:{account_id}")
 
@@ -121,12 +132,18 @@ class Provisioner:
     # -- a new order ------------------------------------------------------------------------------
 
     async def record_and_place(
-        self, account: Account, product: Product, journal: Journal, lease: LeaseClaim
+        self,
+        account: Account,
+        product: Product,
+        journal: Journal,
+        lease: LeaseClaim,
+        record: Callable[[UnitOfWork], Awaitable[None]],
     ) -> Account:
-        """Inserts a new order already placed, its username reserved, add-user ATTEMPTED and this
-        process's lease on it: one transaction. RequestIdTaken if a concurrent order with the
-        same request id won."""
-        return await self._choice.place(self._with_password(account), product, journal, set(), lease=lease)
+        """Inserts a new order already placed, its username reserved, add-user ATTEMPTED, this
+        process's lease on it and its request id recorded (`record`): one transaction."""
+        return await self._choice.place(
+            self._with_password(account), product, journal, set(), lease=lease, record=record
+        )
 
     # -- the whole run ----------------------------------------------------------------------------
 
@@ -146,26 +163,30 @@ class Provisioner:
         `placed_now`: record_and_place placed the account in this run. `caller`: the result goes
         back to whoever asked, so a generated password is handed over now rather than kept sealed.
         """
-        run = Run(placed_now=placed_now)
+        run = Run(self._with_password(account), placed_now=placed_now)
         step = "create_user"
         try:
-            account = self._with_password(account)
-            account = await self._users.ensure(account, product, journal, run)
+            account = await self._users.ensure(product, journal, run)
             client = await account_client(self._clients, account)
             step = "request_vault"
-            account = await self._request_vault(account, product, client, journal, run)
+            account, current = await self._request_vault(account, product, client, journal, run)
+            run.account = account
             step = "apply_quotas"
-            await self._apply_limits(account, product, client, journal)
+            await self._apply_limits(account, product, client, journal, current)
         except ServiceError as err:
-            await self._after_failure(account, product, journal, step, err, run)
+            await self._after_failure(run.account, product, journal, step, err, run)
             raise
         return await self._activate(account, journal, held, caller=caller)
 
     async def _activate(
         self, account: Account, journal: Journal, held: HeldAccount, *, caller: bool
     ) -> ProvisionResult:
+        """ACTIVE with the limits in force, the lease ended in the same write. A generated password
+        stays sealed for the retention: the reply that carries it may never reach the caller (its
+        deadline passes, the process stops), so every retry of the order within that time gets it
+        again; past it the sweep erases it. A customer's own password is erased at once."""
         generated = self.open_password(account) if account.password_generated else ""
-        keep_sealed = bool(generated) and not caller
+        now = self._clock.now()
         account = dataclasses.replace(
             owned(account),
             status=Status.ACTIVE,
@@ -174,31 +195,21 @@ class Provisioner:
             next_attempt_time=None,
             provision_deadline=None,
             provision_attempts=0,
-            pending_password_enc=account.pending_password_enc if keep_sealed else None,
-            generated_password_expire_time=self._clock.now() + self._password_retention
-            if keep_sealed
-            else None,
-            provision_time=account.provision_time or self._clock.now(),
+            pending_password_enc=account.pending_password_enc if generated else None,
+            generated_password_expire_time=now + self._password_retention if generated else None,
+            provision_time=account.provision_time or now,
         )
-        journal.note(
-            "activate", "SUCCEEDED", "generated password kept for the next reply" if keep_sealed else ""
-        )
+        journal.note("activate", "SUCCEEDED")
         saved = await self.save(account, journal, held=held)
-        return ProvisionResult(saved, "" if keep_sealed else generated)
+        return ProvisionResult(saved, generated if caller else "")
 
-    async def hand_over_password(self, account: Account, journal: Journal) -> tuple[Account, str]:
-        """A generated password that no reply has carried yet: returned now, then erased."""
+    def sealed_password(self, account: Account) -> str:
+        """A generated password still within its retention ("" when there is none)."""
         if account.pending_password_enc is None or not account.password_generated:
-            return account, ""
+            return ""
         if account.status not in (Status.ACTIVE, Status.SUSPENDED):
-            return account, ""
-        password = self.open_password(account)
-        journal.note("hand_over_password", "SUCCEEDED")
-        saved = await self.save(
-            dataclasses.replace(account, pending_password_enc=None, generated_password_expire_time=None),
-            journal,
-        )
-        return saved, password
+            return ""
+        return self.open_password(account)
 
     # -- failures ---------------------------------------------------------------------------------
 
@@ -292,29 +303,67 @@ class Provisioner:
 
     async def _request_vault(
         self, account: Account, product: Product, client: CometClient, journal: Journal, run: Run
-    ) -> Account:
+    ) -> tuple[Account, ProfileAndHash | None]:
+        """The account's initial vault exists afterwards. Also returns the profile and hash as
+        Comet holds them now when a reply carried them (Comet 25.6.8+), so the limits can be
+        written without reading the profile again: a create is then three dependent calls."""
         if not product.storage_provider_id or account.vault is StepState.DONE:
-            return account
-        if not run.created:
-            # An earlier run may have requested it and lost the reply: a new user has no vaults.
-            with journal.step("request_vault", "get-user-profile") as outcome:
-                profile = await comet_call(account, lambda: client.get_user_profile(account.username))
-                found = comet_vault_ids(profile)
-                if found:
-                    outcome.skipped("created by an earlier attempt")
-            if found:
-                return dataclasses.replace(account, vault=StepState.DONE, vault_id=found[0])
-        with journal.step("request_vault", "request-storage-vault"):
-            vault = await comet_call(
-                account, lambda: client.request_storage_vault(account.username, product.storage_provider_id)
+            return account, None
+        conditional = client.server_info is not None and client.server_info.version.profile_in_write_replies
+
+        async def request(profile_hash: str | None) -> RequestedVault:
+            return await client.request_storage_vault(
+                account.username, product.storage_provider_id, profile_hash=profile_hash
             )
-        return dataclasses.replace(account, vault=StepState.DONE, vault_id=vault.destination_id)
+
+        for _ in range(_MAX_VAULT_CHECKS):
+            current: ProfileAndHash | None = None
+            if not run.created:
+                # An earlier run may have requested it and lost the reply: a new user has no vaults.
+                with journal.step("request_vault", "get-user-profile-and-hash") as outcome:
+                    current = await comet_call(
+                        account, lambda: client.get_user_profile_and_hash(account.username)
+                    )
+                    found = comet_vault_ids(current.profile)
+                    if found:
+                        outcome.skipped("created by an earlier attempt")
+                if found:
+                    return dataclasses.replace(account, vault=StepState.DONE, vault_id=found[0]), current
+            # Conditional on the hash just read (25.6.8+): should a request this account sent
+            # earlier land in between (its reply was lost, it was still in flight), Comet refuses
+            # this one instead of adding a second vault, and the profile is read again.
+            profile_hash = current.hash if current is not None and conditional else None
+            try:
+                with journal.step("request_vault", "request-storage-vault"):
+                    vault = await comet_call(account, functools.partial(request, profile_hash))
+            except ServiceError as err:
+                if profile_hash is None or not isinstance(err.__cause__, CometHashConflict):
+                    raise
+                continue
+            known = (
+                ProfileAndHash(vault.profile, vault.profile_hash)
+                if vault.profile is not None and vault.profile_hash
+                else None
+            )
+            return dataclasses.replace(account, vault=StepState.DONE, vault_id=vault.destination_id), known
+        raise ServiceError(
+            ErrorKind.ABORTED,
+            "PROFILE_KEEPS_CHANGING",
+            "the Comet user's profile changed during every vault request; retry",
+            metadata={"account_id": account.id},
+        )
 
     async def _apply_limits(
-        self, account: Account, product: Product, client: CometClient, journal: Journal
-    ) -> None:
+        self,
+        account: Account,
+        product: Product,
+        client: CometClient,
+        journal: Journal,
+        current: ProfileAndHash | None = None,
+    ) -> UpdatedProfile:
         """Quotas and policy as the product says; a user suspended only because its limits could
-        not be applied earlier is released at the same time."""
+        not be applied earlier is released at the same time. `current`: the profile and hash a
+        previous write of this run returned (one read fewer)."""
         if product.policy_group_mode == "CREATE_NEW":
             await comet_call(
                 account, lambda: self._policies.ensure(account.server_id, product, client, journal)
@@ -327,9 +376,11 @@ class Provisioner:
             return set_suspended(profile, False) or changed if release else changed
 
         with journal.step("apply_quotas", "set-user-profile-hash"):
-            await comet_call(account, lambda: client.update_user_profile(account.username, mutate))
+            return await comet_call(
+                account, lambda: client.update_user_profile(account.username, mutate, current=current)
+            )
 
-    async def apply_quotas(self, account: Account, product: Product, journal: Journal) -> None:
-        """Re-applies quotas and policy (change package, drift repair)."""
+    async def apply_quotas(self, account: Account, product: Product, journal: Journal) -> UpdatedProfile:
+        """Re-applies quotas and policy (change package, drift repair); the profile as written."""
         client = await account_client(self._clients, account)
-        await self._apply_limits(account, product, client, journal)
+        return await self._apply_limits(account, product, client, journal)

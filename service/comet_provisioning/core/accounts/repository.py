@@ -45,11 +45,8 @@ class UsageReading:
 class AccountRepository(Protocol):
     async def get(self, account_id: str) -> Account | None: ...
 
-    async def by_create_request(self, request_id: str) -> Account | None: ...
-
     async def add(self, account: Account, *, lease: LeaseClaim | None = None) -> None:
-        """RequestIdTaken when its create request id is taken, UsernameTaken when its username is
-        held by another live account on its server."""
+        """UsernameTaken when its username is held by another live account on its server."""
         ...
 
     async def save(self, account: Account, *, end_lease: bool = False) -> Account:

@@ -8,6 +8,7 @@ original module's `_NNNN` suffix. The same transaction marks add-user ATTEMPTED 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Awaitable, Callable
 
 from comet_provisioning.comet import CometClient
 from comet_provisioning.core.errors import ErrorKind, ServiceError
@@ -57,13 +58,15 @@ class ServerChoice:
         *,
         name: str = "",
         lease: LeaseClaim | None = None,
+        record: Callable[[UnitOfWork], Awaitable[None]] | None = None,
     ) -> Account:
         """Chooses a server and reserves the username on it, add-user ATTEMPTED, in one transaction
         (unique per server among live accounts); a name held by another account gets a suffix.
 
-        `lease`: the account is a new order, inserted here with this lease (its events are written
-        with its final state, one write fewer on the hot path); RequestIdTaken when a concurrent
-        order with the same request id won. Otherwise the stored account is updated."""
+        `lease`: the account is a new order, inserted here with this lease, and `record` records
+        its request id in the same transaction (RequestIdTaken when a concurrent twin won); its
+        events are written with its final state, one write fewer on the hot path. Otherwise the
+        stored account is updated."""
         base = usernames.base_username(
             account.requested_username, account.customer.email, account.customer.first_name, account.id
         )
@@ -105,6 +108,8 @@ class ServerChoice:
                                 await uow.events.add(journal.take())
                             else:
                                 await uow.accounts.add(placed, lease=lease)
+                                if record is not None:
+                                    await record(uow)
                     except UsernameTaken:
                         name = usernames.with_suffix(base)  # held by another account on that server
                         continue

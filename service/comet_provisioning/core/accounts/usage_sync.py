@@ -25,7 +25,8 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from comet_provisioning.comet import CometError
+from comet_provisioning.comet import CometError, ProfileAndHash
+from comet_provisioning.comet.models import UpdatedProfile
 from comet_provisioning.core.clock import Clock, SystemClock
 from comet_provisioning.core.comet_errors import to_service_error
 from comet_provisioning.core.errors import ServiceError
@@ -106,7 +107,7 @@ class UsageSync:
         exclusive: Exclusive,
         *,
         repair_drift: bool = False,
-        repair_quotas: Callable[[Account, Product, Journal], Awaitable[None]] | None = None,
+        repair_quotas: Callable[[Account, Product, Journal], Awaitable[UpdatedProfile]] | None = None,
         list_timeout_s: float = LIST_TIMEOUT_S,
         clock: Clock | None = None,
     ) -> None:
@@ -262,10 +263,18 @@ class UsageSync:
                 return b""  # changed meanwhile: the next sync looks again
             journal = Journal(account.id, "usage_sync")
             client = await self._clients.client(current.server_id)
+            # The profile and hash the previous write returned (Comet 25.6.8+): the next write
+            # of this repair starts from them instead of reading the profile again.
+            last: ProfileAndHash | None = None
+
+            def remember(updated: UpdatedProfile) -> None:
+                nonlocal last
+                saved.append(updated.profile)
+                last = ProfileAndHash(updated.profile, updated.profile_hash) if updated.profile_hash else None
+
             try:
                 if full and self._repair_quotas is not None:
-                    await self._repair_quotas(current, product, journal)
-                    saved.append(await client.get_user_profile(current.username))
+                    remember(await self._repair_quotas(current, product, journal))
                 elif full or unlimited:
                     mutate = (
                         (lambda profile: apply_quotas(profile, desired))
@@ -276,16 +285,17 @@ class UsageSync:
                     with journal.step(step, "set-user-profile-hash") as outcome:
                         if not full:
                             outcome.note = f"vaults {', '.join(unlimited)}"[:500]
-                        saved.append((await client.update_user_profile(current.username, mutate)).profile)
+                        remember(await client.update_user_profile(current.username, mutate))
                 if suspension and self.repair_drift:
                     # The status read under the guard, not the one the sync started with.
                     wanted = current.status is Status.SUSPENDED
                     with journal.step("repair_suspension", "set-user-profile-hash") as outcome:
                         outcome.note = "suspended" if wanted else "not suspended"
-                        updated = await client.update_user_profile(
-                            current.username, lambda profile: set_suspended(profile, wanted)
+                        remember(
+                            await client.update_user_profile(
+                                current.username, lambda profile: set_suspended(profile, wanted), current=last
+                            )
                         )
-                        saved.append(updated.profile)
             finally:
                 async with self._store.write() as uow:
                     await uow.events.add(journal.take())
