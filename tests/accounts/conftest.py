@@ -129,8 +129,10 @@ class World:
 
 
 @pytest.fixture
-def account_settings(tmp_path: Path) -> Settings:
-    return service_settings(f"sqlite+aiosqlite:///{tmp_path / 'store.sqlite3'}", tmp_path / "data")
+def account_settings(database_url: str, tmp_path: Path) -> Settings:
+    """The accounts suite runs on SQLite and on PostgreSQL (tests/fixtures/db.py): inline SQLite never
+    yields between a read and a write, so only PostgreSQL interleaves concurrent work for real."""
+    return service_settings(database_url, tmp_path / "data")
 
 
 @contextlib.asynccontextmanager

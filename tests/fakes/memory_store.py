@@ -234,6 +234,10 @@ class _Leases:
         if held is not None and held[0] == owner:
             del self._t.leases[account_id]
 
+    async def holder(self, account_id: str) -> str | None:
+        held = self._t.leases.get(account_id)
+        return held[0] if held is not None and held[1] >= utcnow() else None
+
     async def release_all(self, owner: str) -> int:
         mine = [account_id for account_id, (who, _) in self._t.leases.items() if who == owner]
         for account_id in mine:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import or_, update
+from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from .schema import accounts
@@ -59,3 +59,13 @@ class SqlLeases:
 
     async def release_all(self, owner: str) -> int:
         return await release_leases_of(self._conn, owner)
+
+    async def holder(self, account_id: str) -> str | None:
+        row = (
+            await self._conn.execute(
+                select(accounts.c.lease_owner).where(
+                    accounts.c.id == account_id, accounts.c.lease_until >= utcnow()
+                )
+            )
+        ).first()
+        return None if row is None else row.lease_owner

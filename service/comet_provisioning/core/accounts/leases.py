@@ -106,6 +106,16 @@ class AccountGuard:
         async with self._store.write() as uow:
             return await uow.leases.acquire(account_id, self.owner, self._ttl)
 
+    async def _still_ours(self, account_id: str) -> bool:
+        """A renewal that changed nothing is a loss only if another replica holds the lease: a new
+        order's row may not be written yet (its insert carries this replica's claim)."""
+        try:
+            async with self._store.read_one() as uow:
+                holder = await uow.leases.holder(account_id)
+        except Exception:
+            return True  # cannot tell: the next renewal decides
+        return holder in (None, self.owner)
+
     async def _release(self, account_id: str) -> None:
         async with self._store.write() as uow:
             await uow.leases.release(account_id, self.owner)
@@ -141,7 +151,7 @@ class AccountGuard:
                 if loop.time() - renewed_at < ttl:
                     continue
                 kept = False
-            if kept:
+            if kept or await self._still_ours(account_id):
                 renewed_at = loop.time()
                 continue
             log.error("lost the lease on an account; stopping its work", extra={"account_id": account_id})

@@ -106,6 +106,10 @@ class LeaseStore(Protocol):
 
     async def release_all(self, owner: str) -> int: ...
 
+    async def holder(self, account_id: str) -> str | None:
+        """Who holds an unexpired lease on the account (None: nobody, or no such account yet)."""
+        ...
+
 
 class PolicyMarks(Protocol):
     """Which auto-created policy groups this service made on which server."""
