@@ -15,6 +15,7 @@ from __future__ import annotations
 import datetime as dt
 import hmac
 import logging
+import re
 from collections.abc import Awaitable, Callable
 
 from comet_provisioning.crypto import SecretBox
@@ -34,8 +35,11 @@ DEFAULT_RETENTION = dt.timedelta(days=30)
 Work = Callable[[UnitOfWork], Awaitable[bytes]]
 
 
+_SPACE_OR_CONTROL = re.compile(r"[\x00-\x20]")
+
+
 def _invalid(request_id: str) -> ServiceError | None:
-    if len(request_id) > REQUEST_ID_MAX or any(ord(ch) < 33 for ch in request_id):
+    if len(request_id) > REQUEST_ID_MAX or _SPACE_OR_CONTROL.search(request_id):
         return ServiceError(
             ErrorKind.INVALID_ARGUMENT,
             "INVALID_REQUEST",

@@ -38,6 +38,14 @@ __all__ = ["CREATE_METHOD", "Orders"]
 CREATE_METHOD = "/comet.provisioning.v1.AccountService/CreateAccount"
 
 
+class _Ordered(Exception):
+    """The order's request id already has an outcome: this account."""
+
+    def __init__(self, account_id: str) -> None:
+        super().__init__(account_id)
+        self.account_id = account_id
+
+
 class Orders:
     def __init__(
         self,
@@ -77,12 +85,12 @@ class Orders:
         self._request_ids.check(request_id)
         try:
             async with asyncio.timeout(timeout_s):
-                done = await self._request_ids.replay(CREATE_METHOD, request_id, fingerprint)
-                if done is not None:
-                    return await self._again(done.decode(), request_id)
-                account = self._new_account(order, product, quantities)
                 try:
-                    return await self._record(account, product, request_id, fingerprint)
+                    return await self._record(
+                        self._new_account(order, product, quantities), product, request_id, fingerprint
+                    )
+                except _Ordered as ordered:  # a retry: the request id has an outcome
+                    return await self._again(ordered.account_id, request_id)
                 except RequestIdTaken:  # a concurrent twin with the same request id won
                     done = await self._request_ids.replay(CREATE_METHOD, request_id, fingerprint)
                     assert done is not None
@@ -93,19 +101,23 @@ class Orders:
     async def _record(
         self, account: Account, product: Product, request_id: str, fingerprint: str
     ) -> ProvisionResult:
-        """The order's request id is recorded with its first write; the record's response is the
-        account id (the reply itself may carry a generated password, which is never kept)."""
+        """The order's request id is looked up and recorded in its first write transaction (a retry
+        finds the outcome there and is answered from the account, _Ordered); the record's response
+        is the account id (the reply may carry a generated password, which is never kept)."""
         journal = Journal(account.id, "create", request_id)
         journal.note("record_order", "SUCCEEDED", f"product {product.id}")
 
         async def record(uow: UnitOfWork) -> None:
+            done = await self._request_ids.outcome(uow, CREATE_METHOD, request_id, fingerprint)
+            if done is not None:
+                raise _Ordered(done.decode())
             await self._request_ids.record(uow, CREATE_METHOD, request_id, fingerprint, account.id.encode())
 
         if not account.provision_requested:  # manual acceptance: record only
             async with self._store.write() as uow:
+                await record(uow)
                 await uow.accounts.add(account)
                 await uow.events.add(journal.take())
-                await record(uow)
             return ProvisionResult(account)
         async with self._guard.hold(account.id, claimed=True) as held:
             placed = await self._provisioner.record_and_place(

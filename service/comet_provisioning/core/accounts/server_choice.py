@@ -63,8 +63,9 @@ class ServerChoice:
         """Chooses a server and reserves the username on it, add-user ATTEMPTED, in one transaction
         (unique per server among live accounts); a name held by another account gets a suffix.
 
-        `lease`: the account is a new order, inserted here with this lease, and `record` records
-        its request id in the same transaction (RequestIdTaken when a concurrent twin won); its
+        `lease`: the account is a new order, inserted here with this lease; `record` first looks
+        its request id up and records it in the same transaction (it raises when the id already has
+        an outcome, RequestIdTaken when a concurrent twin won); its
         events are written with its final state, one write fewer on the hot path. Otherwise the
         stored account is updated."""
         base = usernames.base_username(
@@ -76,6 +77,8 @@ class ServerChoice:
                 async with self._group_locks.hold(product.server_group_id):
                     try:
                         async with self._store.write() as uow:
+                            if record is not None:
+                                await record(uow)
                             group = await self._group_in(uow, product, lock=True)
                             everyone = [
                                 Candidate(
@@ -108,8 +111,6 @@ class ServerChoice:
                                 await uow.events.add(journal.take())
                             else:
                                 await uow.accounts.add(placed, lease=lease)
-                                if record is not None:
-                                    await record(uow)
                     except UsernameTaken:
                         name = usernames.with_suffix(base)  # held by another account on that server
                         continue
