@@ -15,7 +15,8 @@ server (25.9.0: a create is three dependent calls) and an old one (25.3.0, befor
    times the simulator's measured time per call.
 2. create_cpu_ratio_vs_skeleton: service CPU seconds per created account (utime+stime from
    /proc/<pid>/stat) / the CPU per create of skeleton.py's durable skeleton (bare grpc.aio, the
-   same Comet calls, the two SQLite transactions a crash-safe create needs) under the same load.
+   same Comet calls, the two SQLite transactions a crash-safe create needs) under the same load:
+   the median ratio of short alternating rounds, because the host's speed drifts between minutes.
    For context: the bare aiohttp script's CPU for the same calls, and the skeleton without SQLite.
 3. scaling_vs_bare_client_c64: pool of 16 connections, 20 ms per call; the service's creates/s at
    concurrency 64 / a bare aiohttp script's making the same calls with the same pool, same run.
@@ -519,8 +520,9 @@ async def calls_per_s(target: str, method: str, account_id: str, seconds: float)
     return total / seconds
 
 
-async def skeleton_cpu(workdir: Path, sim: Sim, n: int, kind: str) -> float:
-    """CPU seconds per create of a skeleton server (skeleton.py) under the same load as the service."""
+@contextlib.asynccontextmanager
+async def skeleton(workdir: Path, sim: Sim, kind: str) -> AsyncIterator[tuple[Proc, ProvisioningClient]]:
+    """A skeleton server (skeleton.py) making the same Comet calls as the service, warmed up."""
     port = free_port()
     args = [sys.executable, str(Path(__file__).with_name("skeleton.py")), str(port), sim.url]
     argv = [*args, *(["--durable"] if kind == "durable" else []), *(["--fast"] if sim.fast else [])]
@@ -529,11 +531,16 @@ async def skeleton_cpu(workdir: Path, sim: Sim, n: int, kind: str) -> float:
         await wait_healthy(f"127.0.0.1:{port}", proc)
         async with ProvisioningClient(f"127.0.0.1:{port}", default_timeout_s=300) as client:
             await creates(client, "skeleton", 30, 8)  # warm: imports, pools, first-call paths
-            cpu0 = proc.cpu_s()
-            load = await creates(client, "skeleton", n, 16)
-            return (proc.cpu_s() - cpu0) / load.ok
+            yield proc, client
     finally:
         proc.stop()
+
+
+async def cpu_per_create(proc: Proc, client: ProvisioningClient, product: str, n: int) -> float:
+    """CPU seconds of `proc` per create, under `n` creates at concurrency 16."""
+    cpu0 = proc.cpu_s()
+    load = await creates(client, product, n, 16)
+    return (proc.cpu_s() - cpu0) / max(load.ok, 1)
 
 
 # -- the run --------------------------------------------------------------------------------------
@@ -630,27 +637,35 @@ async def _bench(out: dict[str, Any], workdir: Path, current: Sim, old: Sim, qui
             }
         log("calls", {k: out[k] for k in out if k.startswith("comet_calls_per_")})
 
-        # 2. CPU per create vs the durable skeleton making the same calls (no added latency).
+        # 2. CPU per create vs the durable skeleton making the same calls (no added latency). The
+        # host's speed drifts by a third between minutes here, so the two are measured in short
+        # alternating rounds, and the median of the rounds' ratios is the figure.
         await creates(client, product, 30, 8)  # warm: pools, first-call paths
-        n = 300 if quick else 1000
-        cpu0 = proc.cpu_s()
-        load = await creates(client, product, n, 16)
-        service_cpu = (proc.cpu_s() - cpu0) / max(load.ok, 1)
-        skeleton = {kind: await skeleton_cpu(workdir, current, n, kind) for kind in ("grpc", "durable")}
-        raw = subprocess_json("--raw-flow", current.url, str(n), "16", "raw", "fast")
-        raw_cpu = raw["cpu_s"] / n
+        rounds, n = (5, 150) if quick else (9, 250)
+        ratios, service_ms, skeleton_ms, grpc_ms = [], [], [], []
+        async with (
+            skeleton(workdir, current, "durable") as (durable, durable_client),
+            skeleton(workdir, current, "grpc") as (bare, bare_client),
+        ):
+            for _ in range(rounds):
+                service_cpu = await cpu_per_create(proc, client, product, n)
+                durable_cpu = await cpu_per_create(durable, durable_client, "skeleton", n)
+                grpc_ms.append(await cpu_per_create(bare, bare_client, "skeleton", n) * 1000)
+                ratios.append(service_cpu / durable_cpu)
+                service_ms.append(service_cpu * 1000)
+                skeleton_ms.append(durable_cpu * 1000)
+        raw = subprocess_json("--raw-flow", current.url, str(rounds * n), "16", "raw", "fast")
         out["create_cpu"] = {
-            "service_cpu_ms_per_create": round(service_cpu * 1000, 3),
-            "skeleton_durable_cpu_ms_per_create": round(skeleton["durable"] * 1000, 3),
+            "service_cpu_ms_per_create": round(statistics.median(service_ms), 3),
+            "skeleton_durable_cpu_ms_per_create": round(statistics.median(skeleton_ms), 3),
+            "round_ratios": [round(r, 3) for r in ratios],
             # Context: the same calls from a bare aiohttp script, and the skeleton without SQLite.
-            "raw_cpu_ms_per_create": round(raw_cpu * 1000, 3),
-            "skeleton_grpc_cpu_ms_per_create": round(skeleton["grpc"] * 1000, 3),
-            "service_ratio_vs_raw": round(service_cpu / raw_cpu, 3),
-            "service_creates_per_s": round(load.ok / load.elapsed, 1),
-            "errors": load.errors,
+            "raw_cpu_ms_per_create": round(raw["cpu_s"] / (rounds * n) * 1000, 3),
+            "skeleton_grpc_cpu_ms_per_create": round(statistics.median(grpc_ms), 3),
         }
-        out["create_cpu_ratio_vs_skeleton"] = round(service_cpu / skeleton["durable"], 3)
+        out["create_cpu_ratio_vs_skeleton"] = round(statistics.median(ratios), 3)
         log("create cpu", out["create_cpu"], "ratio", out["create_cpu_ratio_vs_skeleton"])
+        account_id = (await creates(client, product, 1, 1)).ids[0]
 
         # 4. Reads: GetAccount vs a bare server's health Check (no Comet involved).
         floor_port = free_port()
@@ -662,7 +677,6 @@ async def _bench(out: dict[str, Any], workdir: Path, current: Sim, old: Sim, qui
             # Alternating rounds, the median pair: the floor alone swings by a quarter between
             # back-to-back runs on these shared machines.
             seconds = 1.5 if quick else 2.5
-            account_id = load.ids[0]
             pairs = []
             for _ in range(3):
                 get_rate = await calls_per_s(client.target, "get", account_id, seconds)
