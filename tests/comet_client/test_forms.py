@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 from collections.abc import Awaitable, Callable
 from typing import Any
-from urllib.parse import parse_qsl, urlencode
 
 import pytest
 from comet_provisioning.comet import (
@@ -17,9 +16,6 @@ from comet_provisioning.comet import (
     RequestedVault,
     SessionKey,
 )
-from comet_provisioning.comet.form import encode_form
-from hypothesis import given
-from hypothesis import strategies as st
 
 from tests.fakes.memory_comet import MemoryComet
 
@@ -364,20 +360,3 @@ async def test_download_platform_is_validated(client: CometClient) -> None:
     with pytest.raises(ValueError, match="platform"):
         async with client.download_client("../meta/version"):
             pass
-
-
-# -- the body encoder -------------------------------------------------------------------------------
-
-
-_LONG_ASCII = st.text(alphabet=st.characters(max_codepoint=127), min_size=256, max_size=2000)
-
-
-@given(st.dictionaries(st.text(), st.text() | _LONG_ASCII, max_size=5))
-def test_form_bodies_are_byte_for_byte_what_urlencode_makes(form: dict[str, str]) -> None:
-    assert encode_form(form) == urlencode(form).encode("ascii")
-
-
-def test_a_profile_form_round_trips_through_the_parser() -> None:
-    profile = '{"Username": "ana lima+1", "Emails": ["a@b.c"], "Note": "ünïcødé & 100% = ok/?#"}'
-    form = {"TargetUser": "ana lima+1", "ProfileData": profile, "RequireHash": "abc=="}
-    assert dict(parse_qsl(encode_form(form).decode("ascii"), strict_parsing=True)) == form

@@ -12,11 +12,11 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlencode
 
 from .classify import ErrorHints, Verdict, classify_reply, decode_body, transport_failure
 from .config import CometServerConfig
 from .errors import CometClientClosed, CometNotCometServer, CometTimeout
-from .form import encode_form
 from .observe import CallObserver, CallRecord, CallTiming, report_call
 from .transport import StreamReply, Transport, TransportError, TransportRequest, header
 
@@ -105,7 +105,7 @@ class Exchanger:
         return TransportRequest(
             endpoint=endpoint,
             url=self.config.admin_url(endpoint),
-            body=encode_form(form),
+            body=urlencode(form).encode("ascii"),
             timeout_s=budget,
             connect_timeout_s=min(self.config.connect_timeout_s, budget),
             read_timeout_s=self.config.request_timeout_s if stream else None,

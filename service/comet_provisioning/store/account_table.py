@@ -31,7 +31,6 @@ from comet_provisioning.core.accounts.model import (
 )
 from comet_provisioning.core.accounts.repository import LeaseClaim, UsageReading
 
-from .database import InlineConnection
 from .prepared import PreparedSelect, PreparedWrite
 from .schema import accounts
 from .types import utcnow
@@ -147,20 +146,6 @@ _SAVE = PreparedWrite(
 )
 
 
-# SQLite rewrites the index entries of every column an UPDATE sets, even to the value it had (an
-# account save with every column set: 97 µs; without the six indexed ones: 47 µs). So on SQLite a
-# save first reads the row's indexed columns, inside its own write transaction, and sets only those
-# that changed. PostgreSQL compares old and new values by itself, and a read would cost a round trip.
-_INDEXED = tuple(sorted({column.name for index in accounts.indexes for column in index.columns}))
-
-
-_STORED_KEYS = PreparedSelect(
-    select(accounts.c.version, *(accounts.c[name] for name in _INDEXED)).where(
-        accounts.c.id == bindparam("account_id")
-    )
-)
-
-
 async def insert_account(
     conn: AsyncConnection,
     account: Account,
@@ -190,13 +175,6 @@ async def save_account(conn: AsyncConnection, account: Account, *, release_lease
     del values["id"], values["create_time"], values["usage"], values["usage_sync_time"]
     if release_lease:
         values.update(lease_owner=None, lease_until=None)
-    if isinstance(conn, InlineConnection):
-        stored = await _STORED_KEYS.first(conn, {"account_id": account.id})
-        if stored is None or stored["version"] != account.version:
-            raise StaleAccount(account.id)
-        for name in _INDEXED:
-            if values[name] == stored[name]:
-                del values[name]
     values.update(_account_id=account.id, _read_version=account.version)
     written = await _SAVE.execute(conn, [values])
     if written != 1:
