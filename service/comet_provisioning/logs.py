@@ -117,6 +117,14 @@ def configure(level: str = "INFO", fmt: str = "auto") -> None:
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
     # Alembic narrates its plugin set-up at INFO; the migration lines are enough.
     logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
+    # ...and its set-up of every schema read (each /readyz probe): two lines a probe, no news.
+    migration = logging.getLogger("alembic.runtime.migration")
+    if _quiet_alembic_setup not in migration.filters:
+        migration.addFilter(_quiet_alembic_setup)
+
+
+def _quiet_alembic_setup(record: logging.LogRecord) -> bool:
+    return not str(record.msg).startswith(("Context impl ", "Will assume "))
 
 
 def capture_stray_output() -> None:

@@ -6,8 +6,7 @@ and several services in one process do not share counters. The gRPC server metri
 
 Wiring (see app.py): pass `metrics.comet` as the `observer=` of `CometClientRegistry`; start
 `metrics.watch_accounts(store.count_by_status)`; call `metrics.record_usage_sync(server_id, when)`
-after each usage sync; optionally `metrics.comet.open_connections_source = ...` and
-`metrics.watch_limiter(limiter)`.
+after each usage sync; `metrics.watch_limiter(limiter)`.
 """
 
 from __future__ import annotations
@@ -72,9 +71,6 @@ class CometCallMetrics:
         )
         self._timings: dict[tuple[str, str], tuple[Any, Any]] = {}
         self._counters: dict[tuple[str, str, str], Any] = {}
-        # Set by whoever owns the client registry: {server_id: open sockets}. Read at scrape time.
-        self.open_connections_source: Callable[[], Mapping[str, int]] | None = None
-        registry.register(_Callback(self._open_connections))
 
     def on_call(self, record: CallRecord) -> None:
         try:
@@ -92,19 +88,6 @@ class CometCallMetrics:
             timings[1].observe(record.pool_wait_s)
         except Exception:  # pragma: no cover - a metrics bug must not break a Comet call
             log.exception("recording a comet call failed")
-
-    def _open_connections(self) -> Iterable[Metric]:
-        source = self.open_connections_source
-        if source is None:
-            return []
-        family = GaugeMetricFamily(
-            f"{NAMESPACE}_comet_open_connections",
-            "Open connections to each Comet Server (pooled, idle or busy).",
-            labels=["server_id"],
-        )
-        for server_id, count in sorted(source().items()):
-            family.add_metric([server_id], count)
-        return [family]
 
 
 class _Callback(Collector):

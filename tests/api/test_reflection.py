@@ -36,6 +36,13 @@ def test_grpcurl_describes_methods_and_shows_the_proto_comments(service_process:
     health = grpcurl(address, "describe grpc.health.v1.Health.Check").stdout
     assert "grpc.health.v1.Health.Check is a method" in health
 
+    # the details every error carries are decoded, not "google.rpc.ErrorInfo is not recognized"
+    assert "google.rpc.ErrorInfo is a message" in grpcurl(address, "describe google.rpc.ErrorInfo").stdout
+    failed = grpcurl(address, f"{ACCOUNTS}/GetAccount", {"id": "acc-none"}, check=False)
+    assert failed.returncode != 0
+    assert "not recognized" not in failed.stderr
+    assert "ACCOUNT_NOT_FOUND" in failed.stderr
+
     missing = grpcurl(address, f"describe {ACCOUNTS}Nope", check=False)
     assert missing.returncode != 0
     assert "not found" in missing.stderr.lower()

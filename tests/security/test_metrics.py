@@ -190,9 +190,6 @@ def test_comet_observer_records_outcomes_and_timings() -> None:
     labels = {"server_id": "s1", "endpoint": "admin/add-user"}
     assert _local(metrics, "comet_provisioning_comet_call_duration_seconds_count", **labels) == 3
     assert _local(metrics, "comet_provisioning_comet_pool_wait_seconds_sum", **labels) == pytest.approx(0.15)
-    assert _local(metrics, "comet_provisioning_comet_open_connections", server_id="s1") is None
-    metrics.comet.open_connections_source = lambda: {"s1": 4}
-    assert _local(metrics, "comet_provisioning_comet_open_connections", server_id="s1") == 4
 
 
 async def test_accounts_gauge_is_refreshed_from_a_count_callback() -> None:

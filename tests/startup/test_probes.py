@@ -4,13 +4,15 @@ and nothing else (`/` is not a metrics page)."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import urllib.error
 import urllib.request
 from pathlib import Path
 
+from comet_provisioning import logs
 from comet_provisioning.app import running_service
 from comet_provisioning.probes import Readiness
-from comet_provisioning.store import head_revision, open_database
+from comet_provisioning.store import current_revision, head_revision, open_database, upgrade
 from sqlalchemy import text
 
 from tests.fixtures.db import service_settings
@@ -72,3 +74,22 @@ async def test_not_ready_until_serving_nor_while_draining_nor_when_the_store_fai
     failing = Readiness(asyncio.get_running_loop(), unreachable, "0004")
     failing.serving = True
     assert await asyncio.to_thread(failing.ready) == (False, "the store is unreachable (OSError)")
+
+
+async def test_a_readiness_probe_writes_no_log_line(sqlite_url: str) -> None:
+    """Kubernetes probes every few seconds: reading the schema's revision must not log each time."""
+    root = logging.getLogger()
+    saved = root.handlers[:], root.level
+    db = open_database(sqlite_url)
+    try:
+        await upgrade(db)
+        logs.configure("INFO", "json")
+        seen: list[logging.LogRecord] = []
+        handler = logging.Handler()
+        handler.emit = seen.append  # type: ignore[method-assign]
+        root.addHandler(handler)
+        assert await current_revision(db) == head_revision()
+        assert [record.getMessage() for record in seen if record.name.startswith("alembic")] == []
+    finally:
+        root.handlers[:], root.level = saved
+        await db.close()

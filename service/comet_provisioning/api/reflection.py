@@ -20,6 +20,7 @@ import grpc
 from google.protobuf import descriptor_pb2, descriptor_pool
 from google.protobuf.descriptor import FileDescriptor
 from google.protobuf.descriptor_database import DescriptorDatabase
+from google.rpc import error_details_pb2
 from grpc_reflection.v1alpha import reflection_pb2
 
 __all__ = ["REFLECTION_SERVICES", "ReflectionIndex", "contract_files", "register_reflection"]
@@ -171,6 +172,9 @@ def register_reflection(services: Sequence[str], server: Any) -> ReflectionIndex
         [
             *contract_files(),
             *_runtime_reflection_files(),
+            # The error details every failure carries (ErrorInfo's reason, BadRequest's fields), so
+            # grpcurl can print them instead of "google.rpc.ErrorInfo is not recognized".
+            *runtime_files(error_details_pb2.DESCRIPTOR),
             *(proto for name in services for proto in _runtime_files_of(name)),
         ],
         [*services, *REFLECTION_SERVICES],
