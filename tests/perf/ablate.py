@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
+import os
 import statistics
 import sys
 import tempfile
@@ -21,19 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-from bench import (
-    CURRENT,
-    Proc,
-    Sim,
-    calls_per_s,
-    cpu_per_create,
-    creates,
-    free_port,
-    service_proc,
-    set_up_service,
-    wait_healthy,
-)
-from comet_provisioning_client import ProvisioningClient
+from bench import CURRENT, Proc, Sim, calls_per_s, cpu_per_create, creates, service
 
 VARIANTS = ("prepared",)
 
@@ -46,41 +36,29 @@ async def get_cpu_ms(proc: Proc, target: str, account_id: str) -> float:
 
 async def ablate(variant: str, rounds: int) -> dict[str, Any]:
     workdir = Path(tempfile.mkdtemp(prefix="cp-ablate-"))
-    procs: dict[str, Proc] = {}
-    clients: dict[str, ProvisioningClient] = {}
-    products: dict[str, str] = {}
-    sample: dict[str, str] = {}
-    async with aiohttp.ClientSession() as session:
+    # Both sides load the same sitecustomize, so they start the same way; only ABLATE differs.
+    ablations = os.pathsep.join(
+        filter(None, [str(Path(__file__).with_name("ablations")), os.environ.get("PYTHONPATH")])
+    )
+    figures: dict[str, dict[str, list[float]]] = {
+        side: {"create_cpu_ms": [], "get_cpu_ms": []} for side in ("on", "off")
+    }
+    async with aiohttp.ClientSession() as session, contextlib.AsyncExitStack() as stack:
         sim = Sim(workdir, CURRENT)
         await sim.start(session)
-        try:
-            for side in ("on", "off"):
-                port = free_port()
-                proc = service_proc(workdir, port)
-                assert proc.env is not None
-                if side == "off":
-                    path = str(Path(__file__).with_name("ablations"))
-                    proc.env.update(PYTHONPATH=path, ABLATE=variant)
-                procs[side] = proc.start()
-                await wait_healthy(f"127.0.0.1:{port}", proc)
-                clients[side] = ProvisioningClient(f"127.0.0.1:{port}", default_timeout_s=300)
-                products[side] = await set_up_service(clients[side], sim)
-                sample[side] = (await creates(clients[side], products[side], 30, 8)).ids[0]
-            figures: dict[str, dict[str, list[float]]] = {
-                side: {"create_cpu_ms": [], "get_cpu_ms": []} for side in ("on", "off")
-            }
-            for i in range(rounds):
-                for side in ("on", "off") if i % 2 == 0 else ("off", "on"):
-                    cpu = await cpu_per_create(procs[side], clients[side], products[side], 250)
-                    figures[side]["create_cpu_ms"].append(cpu * 1000)
-                    get = await get_cpu_ms(procs[side], clients[side].target, sample[side])
-                    figures[side]["get_cpu_ms"].append(get)
-        finally:
-            for client in clients.values():
-                await client.close()
-            for proc in procs.values():
-                proc.stop()
-            sim.proc.stop()
+        stack.callback(sim.proc.stop)
+        sides = {}
+        for side, off in (("on", ""), ("off", variant)):
+            env = {"PYTHONPATH": ablations, "ABLATE": off}
+            proc, client, products = await stack.enter_async_context(service(workdir, sim, env=env))
+            sample = (await creates(client, products[CURRENT], 30, 8)).ids[0]
+            sides[side] = (proc, client, products[CURRENT], sample)
+        for i in range(rounds):
+            for side in ("on", "off") if i % 2 == 0 else ("off", "on"):
+                proc, client, product, sample = sides[side]
+                cpu = await cpu_per_create(proc, client, product, 250)
+                figures[side]["create_cpu_ms"].append(cpu * 1000)
+                figures[side]["get_cpu_ms"].append(await get_cpu_ms(proc, client.target, sample))
     out: dict[str, Any] = {"variant": variant, "rounds": rounds}
     for key in ("create_cpu_ms", "get_cpu_ms"):
         on, off = figures["on"][key], figures["off"][key]

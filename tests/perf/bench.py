@@ -548,11 +548,15 @@ async def cpu_per_create(proc: Proc, client: ProvisioningClient, product: str, n
 
 @contextlib.asynccontextmanager
 async def service(
-    workdir: Path, *sims: Sim
+    workdir: Path, *sims: Sim, env: dict[str, str] | None = None
 ) -> AsyncIterator[tuple[Proc, ProvisioningClient, dict[str, str]]]:
-    """The service with each simulator as the server of its own group; a product per version."""
+    """The service with each simulator as the server of its own group; a product per version.
+    `env`: added to the service's environment."""
     port = free_port()
-    proc = service_proc(workdir, port).start()
+    proc = service_proc(workdir, port)
+    assert proc.env is not None
+    proc.env.update(env or {})
+    proc.start()
     try:
         await wait_healthy(f"127.0.0.1:{port}", proc)
         async with ProvisioningClient(f"127.0.0.1:{port}", default_timeout_s=300) as client:
