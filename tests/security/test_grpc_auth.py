@@ -37,6 +37,7 @@ async def test_no_credentials_is_unauthenticated_with_reason(service: Stubs) -> 
         "Bearer",
         f"Bearer {TOKENS['admin']}x",
     ],
+    ids=["unknown", "basic-scheme", "no-token", "token-with-a-suffix"],  # the tokens are random
 )
 async def test_unknown_or_malformed_token_is_unauthenticated_and_not_echoed(
     service: Stubs, header: str
