@@ -15,8 +15,9 @@ server (25.9.0: a create is three dependent calls) and an old one (25.3.0, befor
    times the simulator's measured time per call.
 2. create_cpu_ratio_vs_skeleton: service CPU seconds per created account (utime+stime from
    /proc/<pid>/stat) / the CPU per create of skeleton.py's durable skeleton (bare grpc.aio, the
-   same Comet calls, the two SQLite transactions a crash-safe create needs) under the same load:
-   the median ratio of short alternating rounds, because the host's speed drifts between minutes.
+   same Comet calls, the two SQLite transactions a crash-safe create needs): both loaded at once
+   (concurrency 8 each) in short rounds, so each round's two figures share the host's speed of that
+   moment, which drifts by a third between minutes; the median of the rounds' ratios.
    For context: the bare aiohttp script's CPU for the same calls, and the skeleton without SQLite.
 3. scaling_vs_bare_client_c64: pool of 16 connections, 20 ms per call; the service's creates/s at
    concurrency 64 / a bare aiohttp script's making the same calls with the same pool, same run.
@@ -48,7 +49,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -543,6 +544,28 @@ async def cpu_per_create(proc: Proc, client: ProvisioningClient, product: str, n
     return (proc.cpu_s() - cpu0) / max(load.ok, 1)
 
 
+async def creates_until(client: ProvisioningClient, product: str, until: float) -> int:
+    """Creates at concurrency 8 until `until` (a perf_counter() time); how many succeeded."""
+    done = 0
+    while time.perf_counter() < until:
+        done += (await creates(client, product, 40, 8)).ok
+    return done
+
+
+async def simultaneous_cpu_per_create(
+    sides: Sequence[tuple[Proc, ProvisioningClient, str]], seconds: float
+) -> list[float]:
+    """CPU seconds per create of each (process, client, product), all loaded at once for `seconds`:
+    they share the host's speed of the moment, so their ratio does not drift with it. Alternating
+    rounds (one after the other) scattered the ratio about twice as widely."""
+    before = [proc.cpu_s() for proc, _, _ in sides]
+    until = time.perf_counter() + seconds
+    counts = await asyncio.gather(*(creates_until(client, product, until) for _, client, product in sides))
+    return [
+        (proc.cpu_s() - cpu0) / max(n, 1) for (proc, _, _), cpu0, n in zip(sides, before, counts, strict=True)
+    ]
+
+
 # -- the run --------------------------------------------------------------------------------------
 
 
@@ -641,20 +664,20 @@ async def _bench(out: dict[str, Any], workdir: Path, current: Sim, old: Sim, qui
             }
         log("calls", {k: out[k] for k in out if k.startswith("comet_calls_per_")})
 
-        # 2. CPU per create vs the durable skeleton making the same calls (no added latency). The
-        # host's speed drifts by a third between minutes here, so the two are measured in short
-        # alternating rounds, and the median of the rounds' ratios is the figure.
+        # 2. CPU per create vs the durable skeleton making the same calls (no added latency), both
+        # loaded at once in each round (see simultaneous_cpu_per_create); the median round's ratio.
         await creates(client, product, 30, 8)  # warm: pools, first-call paths
-        rounds, n = (5, 150) if quick else (9, 250)
+        rounds, seconds, n = (5, 2.0, 150) if quick else (9, 3.0, 250)
         ratios, service_ms, skeleton_ms, grpc_ms = [], [], [], []
         async with (
             skeleton(workdir, current, "durable") as (durable, durable_client),
             skeleton(workdir, current, "grpc") as (bare, bare_client),
         ):
             for _ in range(rounds):
-                service_cpu = await cpu_per_create(proc, client, product, n)
-                durable_cpu = await cpu_per_create(durable, durable_client, "skeleton", n)
-                grpc_ms.append(await cpu_per_create(bare, bare_client, "skeleton", n) * 1000)
+                service_cpu, durable_cpu = await simultaneous_cpu_per_create(
+                    [(proc, client, product), (durable, durable_client, "skeleton")], seconds
+                )
+                grpc_ms.append(await cpu_per_create(bare, bare_client, "skeleton", n) * 1000)  # context
                 ratios.append(service_cpu / durable_cpu)
                 service_ms.append(service_cpu * 1000)
                 skeleton_ms.append(durable_cpu * 1000)
