@@ -2,7 +2,7 @@
 it on, both loaded at once in short rounds on one simulator (current version, no added latency), so
 each round compares them at the same host speed. Not a test.
 
-    python tests/perf/ablate.py VARIANT [--rounds N] [--json]
+    python tests/perf/ablate.py VARIANT[,VARIANT...] [--rounds N] [--json]
 
 prepared    store/prepared.py's direct sqlite3 path (off: SQLAlchemy Core's execute, as on PostgreSQL)
 
@@ -81,10 +81,13 @@ def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("variant", choices=VARIANTS)
+    parser.add_argument("variant", help=f"one of {', '.join(VARIANTS)}, or several joined by commas")
     parser.add_argument("--rounds", type=int, default=6)
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
+    unknown = set(args.variant.split(",")) - set(VARIANTS)
+    if unknown:
+        parser.error(f"unknown variant {', '.join(sorted(unknown))}; choose from {', '.join(VARIANTS)}")
     out = asyncio.run(ablate(args.variant, args.rounds))
     print(json.dumps(out) if args.json else json.dumps(out, indent=2))
     return 0
