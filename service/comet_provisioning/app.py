@@ -293,7 +293,10 @@ async def serve(settings: Settings, *, demo: bool = False) -> int:
         loop.add_signal_handler(sig, stop.set)
     async with running_service(settings, demo=demo) as grpc_server:
         host = settings.listen.rsplit(":", 1)[0]
-        log.info("serving", extra={"listen": f"{host}:{grpc_server.port}", "demo": demo})
+        running_on = "uvloop" if type(loop).__module__.startswith("uvloop") else "asyncio"
+        log.info(
+            "serving", extra={"listen": f"{host}:{grpc_server.port}", "demo": demo, "event_loop": running_on}
+        )
         if demo and grpc_server.exposure is not None:
             _announce_demo(f"{host}:{grpc_server.port}", grpc_server.exposure)
         await stop.wait()

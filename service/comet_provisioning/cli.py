@@ -191,10 +191,13 @@ def _serve(args: argparse.Namespace) -> int:
     native_stderr.route()  # gRPC core's own lines become log lines too
     logs.configure(settings.log_level, settings.log_format)
     logs.capture_stray_output()
+    from comet_provisioning import event_loop
     from comet_provisioning.app import serve
 
+    loop = event_loop.resolve(settings.event_loop)
     try:
-        return asyncio.run(serve(settings, demo=args.demo))
+        with asyncio.Runner(loop_factory=event_loop.loop_factory(loop)) as runner:
+            return runner.run(serve(settings, demo=args.demo))
     except CommandError:
         raise
     except Exception:

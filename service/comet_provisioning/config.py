@@ -72,6 +72,8 @@ class Settings:
     log_level: str = "INFO"
     # json, text, or auto (text on a terminal).
     log_format: str = "auto"
+    # The event loop of `serve`: auto (uvloop where installed), uvloop, or asyncio.
+    event_loop: str = "auto"
     # Prometheus metrics listener (HOST:PORT); empty for none.
     metrics_listen: str = ""
     # Seconds between background usage syncs of each server; 0 turns the sync off.
