@@ -36,6 +36,7 @@ from comet_provisioning.core.server_health import HealthBoard, ObserverFanOut
 from comet_provisioning.core.servers import ServerManager
 from comet_provisioning.crypto import SecretBox
 from comet_provisioning.demo import demo_environment
+from comet_provisioning.event_loop import running_loop_name
 from comet_provisioning.exits import ExitCode
 from comet_provisioning.health_metrics import ServerHealthCollector
 from comet_provisioning.metrics import ServiceMetrics
@@ -293,9 +294,9 @@ async def serve(settings: Settings, *, demo: bool = False) -> int:
         loop.add_signal_handler(sig, stop.set)
     async with running_service(settings, demo=demo) as grpc_server:
         host = settings.listen.rsplit(":", 1)[0]
-        running_on = "uvloop" if type(loop).__module__.startswith("uvloop") else "asyncio"
         log.info(
-            "serving", extra={"listen": f"{host}:{grpc_server.port}", "demo": demo, "event_loop": running_on}
+            "serving",
+            extra={"listen": f"{host}:{grpc_server.port}", "demo": demo, "event_loop": running_loop_name()},
         )
         if demo and grpc_server.exposure is not None:
             _announce_demo(f"{host}:{grpc_server.port}", grpc_server.exposure)

@@ -194,9 +194,9 @@ def _serve(args: argparse.Namespace) -> int:
     from comet_provisioning import event_loop
     from comet_provisioning.app import serve
 
-    loop = event_loop.resolve(settings.event_loop)
+    new_loop = event_loop.loop_factory(settings.event_loop)
     try:
-        with asyncio.Runner(loop_factory=event_loop.loop_factory(loop)) as runner:
+        with asyncio.Runner(loop_factory=new_loop) as runner:
             return runner.run(serve(settings, demo=args.demo))
     except CommandError:
         raise

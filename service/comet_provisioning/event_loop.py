@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 from comet_provisioning.config import ConfigError
 
-__all__ = ["CHOICES", "loop_factory", "resolve"]
+__all__ = ["CHOICES", "loop_factory", "resolve", "running_loop_name"]
 
 CHOICES = ("auto", "uvloop", "asyncio")
 
@@ -33,9 +33,15 @@ def resolve(choice: str) -> str:
     return choice
 
 
-def loop_factory(resolved: str) -> Callable[[], asyncio.AbstractEventLoop]:
-    if resolved == "uvloop":
+def loop_factory(choice: str) -> Callable[[], asyncio.AbstractEventLoop]:
+    """What makes the loop the `event_loop` setting `choice` asks for (ConfigError as `resolve`)."""
+    if resolve(choice) == "uvloop":
         import uvloop
 
         return uvloop.new_event_loop
     return asyncio.new_event_loop
+
+
+def running_loop_name() -> str:
+    """ "uvloop" or "asyncio": the loop running this coroutine (for the "serving" line)."""
+    return "uvloop" if type(asyncio.get_running_loop()).__module__.startswith("uvloop") else "asyncio"
